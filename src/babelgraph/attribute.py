@@ -1,0 +1,580 @@
+"""Attribution: the direct effect of every active feature, error and embedding on every feature and top logit.
+
+The method (DESIGN.md, section 2): run the model once and record its nonlinear parts (attention patterns, every
+normalisation scale, MLP gates) and each dictionary's activations and error. Replaying the model with those parts
+frozen is the *local replacement model*: an affine function of the sources (feature activations, error vectors,
+embeddings) that reproduces the original forward pass exactly. Then
+
+    A[t, s] = a_s * (d_s . J^T w_t)
+
+where ``J^T w_t`` is one backward pass of that frozen model from target ``t``'s read direction ``w_t``, with the
+gradient stopped at every feature. Rows are computed ``batch_size`` at a time: one forward pass over ``batch_size``
+copies of the prompt, kept alive, and one backward pass per batch of targets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+from transformer_lens import HookedTransformer
+
+from babelgraph.errors import BabelgraphError
+from babelgraph.graph import AttributionGraph, Node
+from babelgraph.load import ReplacementModel
+
+Prompt = str | Sequence[int] | torch.Tensor
+_COLUMN_CHUNK = 1024
+
+
+# ---- tokens -------------------------------------------------------------------------------------------------
+def tokenize(model: ReplacementModel, prompt: Prompt) -> tuple[torch.Tensor, bool]:
+    """Prompt -> 1-d token tensor (with BOS when the model uses one), and whether position 0 is a BOS."""
+    hooked = model.model
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise BabelgraphError("the prompt is empty: give some text to attribute")
+        if hooked.tokenizer is None:
+            raise BabelgraphError("this model has no tokenizer: pass the prompt as a list of token ids")
+        tokens = hooked.to_tokens(prompt, truncate=False)[0]
+        bos = hooked.tokenizer.bos_token_id
+        has_bos = bos is not None and len(tokens) > 0 and int(tokens[0]) == bos and hooked.cfg.default_prepend_bos
+    else:
+        tokens = torch.as_tensor(prompt, dtype=torch.long).flatten()
+        bos = hooked.tokenizer.bos_token_id if hooked.tokenizer is not None else None
+        has_bos = bos is not None and len(tokens) > 0 and int(tokens[0]) == bos
+    if len(tokens) - int(has_bos) < 1:
+        raise BabelgraphError("the prompt tokenizes to nothing: give some text to attribute")
+    if len(tokens) > hooked.cfg.n_ctx:
+        raise BabelgraphError(
+            f"the prompt is {len(tokens)} tokens but the model's context is {hooked.cfg.n_ctx}: shorten it"
+        )
+    if int(tokens.max()) >= hooked.cfg.d_vocab or int(tokens.min()) < 0:
+        raise BabelgraphError(f"token ids must lie in [0, {hooked.cfg.d_vocab}) for this model")
+    return tokens.to(model.device), has_bos
+
+
+def token_strings(model: ReplacementModel, tokens: torch.Tensor) -> list[str]:
+    if model.model.tokenizer is None:
+        return [str(int(t)) for t in tokens]
+    return [model.model.tokenizer.decode([int(t)]) for t in tokens]
+
+
+def single_token(model: ReplacementModel, text: str) -> int:
+    """The id of a token given as a string; a string of several tokens is an error that says so."""
+    tokenizer = model.model.tokenizer
+    if tokenizer is None:
+        if text.isdigit():
+            return int(text)
+        raise BabelgraphError("this model has no tokenizer: give logit targets as token ids")
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        pieces = [tokenizer.decode([i]) for i in ids]
+        raise BabelgraphError(
+            f"target {text!r} is {len(ids)} tokens {pieces}, not one: name a single token (e.g. {pieces[0]!r})"
+            if ids
+            else f"target {text!r} is empty"
+        )
+    return int(ids[0])
+
+
+# ---- the frozen forward pass --------------------------------------------------------------------------------
+@dataclass
+class Trace:
+    """Everything one clean forward pass fixes: the frozen nonlinearities and each dictionary's state."""
+
+    tokens: torch.Tensor
+    has_bos: bool
+    frozen: dict[str, torch.Tensor]  # hook name -> recorded value (patterns, scales, MLP pre/post)
+    reads: list[torch.Tensor]  # per dictionary, flattened read activations [pos, d_in]
+    activations: list[torch.Tensor]  # per dictionary [pos, d_sae]
+    errors: list[torch.Tensor]  # per dictionary [pos, d_out]: true output minus reconstruction
+    embedding: torch.Tensor  # [pos, d_model]: the residual stream entering block 0
+    logits: torch.Tensor  # [pos, d_vocab]: the original model's logits
+
+
+def _frozen_hook_names(model: HookedTransformer, transcoder_layers: set[int]) -> list[str]:
+    names = [n for n in model.hook_dict if n.endswith(".hook_pattern") or n.endswith("hook_scale")]
+    if model.cfg.num_experts:
+        raise BabelgraphError("mixture-of-experts MLPs are not supported: their routing is not frozen yet")
+    if "solu" in str(model.cfg.act_fn):
+        raise BabelgraphError("SoLU MLPs (with their inner LayerNorm) are not supported")
+    if not model.cfg.attn_only:
+        for layer in range(model.cfg.n_layers):
+            if layer not in transcoder_layers:
+                names.append(f"blocks.{layer}.mlp.hook_pre")
+                if not model.cfg.gated_mlp:
+                    names.append(f"blocks.{layer}.mlp.hook_post")
+    return names
+
+
+def trace(model: ReplacementModel, tokens: torch.Tensor, has_bos: bool) -> Trace:
+    """Run the original model once and record what the local replacement model freezes."""
+    hooked = model.model
+    transcoder_layers = {d.layer for d in model.dictionaries if d.is_transcoder}
+    frozen_names = set(_frozen_hook_names(hooked, transcoder_layers))
+    store: dict[str, torch.Tensor] = {}
+    wanted = frozen_names | {d.read_hook for d in model.dictionaries} | {d.write_hook for d in model.dictionaries}
+    wanted.add("blocks.0.hook_resid_pre")
+
+    def record(activation: torch.Tensor, hook) -> None:
+        store[hook.name] = activation.detach()
+
+    with torch.no_grad():
+        logits = hooked.run_with_hooks(
+            tokens[None], fwd_hooks=[(lambda name: name in wanted, record)], return_type="logits"
+        )[0]
+    reads, acts, errors = [], [], []
+    for d in model.dictionaries:
+        x = store[d.read_hook][0].flatten(start_dim=1)
+        with torch.no_grad():
+            a = d.activations(x)
+            true_out = store[d.write_hook][0].flatten(start_dim=1)
+            errors.append(true_out - d.reconstruct(a, x))
+        reads.append(x)
+        acts.append(a)
+    frozen = {name: store[name] for name in frozen_names}
+    return Trace(tokens, has_bos, frozen, reads, acts, errors, store["blocks.0.hook_resid_pre"][0], logits)
+
+
+@dataclass
+class FrozenRun:
+    """A replay of the local replacement model over a batch of copies of the prompt.
+
+    ``reads[k]`` is dictionary k's input and ``final`` the final-norm output (where targets read);
+    ``writes[k]`` and ``embedding`` are leaves standing for what dictionary k writes and for the embeddings
+    (where sources write). Gradients from reads to writes are the direct effects.
+    """
+
+    reads: list[torch.Tensor] = field(default_factory=list)
+    writes: list[torch.Tensor] = field(default_factory=list)
+    embedding: torch.Tensor | None = None
+    final: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+
+
+def frozen_forward(
+    model: ReplacementModel,
+    tr: Trace,
+    batch: int = 1,
+    *,
+    activations: list[torch.Tensor] | None = None,
+    errors: list[torch.Tensor] | None = None,
+    embedding: torch.Tensor | None = None,
+    requires_grad: bool = True,
+) -> FrozenRun:
+    """Replay the frozen model, optionally with other source values (feature activations, errors, embedding).
+
+    With the recorded values it reproduces the original forward pass; with others it is the affine replacement
+    model the graph describes, which is what the intervention invariant is checked against.
+    """
+    hooked = model.model
+    acts = tr.activations if activations is None else activations
+    errs = tr.errors if errors is None else errors
+    emb = tr.embedding if embedding is None else embedding
+    run = FrozenRun()
+    by_read: dict[str, list[int]] = {}
+    by_write: dict[str, int] = {}
+    for k, d in enumerate(model.dictionaries):
+        by_read.setdefault(d.read_hook, []).append(k)
+        by_write[d.write_hook] = k
+        const = acts[k] @ d.decoder + d.sae.b_dec + errs[k]
+        leaf = const.expand(batch, *const.shape).clone().requires_grad_(requires_grad)
+        run.writes.append(leaf)
+        run.reads.append(torch.empty(0))
+    run.embedding = emb.expand(batch, *emb.shape).clone().requires_grad_(requires_grad)
+    mlp_pre: dict[int, torch.Tensor] = {}
+
+    def hook_fn(activation: torch.Tensor, hook) -> torch.Tensor | None:
+        name: str = hook.name
+        result = None
+        if name in tr.frozen and not name.endswith("mlp.hook_post") and not name.endswith("mlp.hook_pre"):
+            result = tr.frozen[name].expand_as(activation)
+        elif name.endswith("mlp.hook_pre") and name in tr.frozen:
+            layer = int(name.split(".")[1])
+            if hooked.cfg.gated_mlp:
+                result = tr.frozen[name].expand_as(activation)  # gate branch held constant
+            else:
+                mlp_pre[layer] = activation
+        elif name.endswith("mlp.hook_post") and name in tr.frozen:
+            layer = int(name.split(".")[1])
+            pre0, post0 = tr.frozen[f"blocks.{layer}.mlp.hook_pre"], tr.frozen[name]
+            gate = torch.where(pre0 == 0, torch.zeros_like(pre0), post0 / pre0)
+            result = post0 + (mlp_pre.pop(layer) - pre0) * gate  # act(z)/z frozen: exact and linear
+        if name == "blocks.0.hook_resid_pre":
+            result = run.embedding
+        for k in by_read.get(name, []):
+            run.reads[k] = activation.flatten(start_dim=2)
+        if name in by_write:
+            k = by_write[name]
+            d = model.dictionaries[k]
+            out = run.writes[k]
+            if d.skip is not None:
+                out = out + run.reads[k] @ d.skip.T
+            result = out.reshape(activation.shape)
+        if name == "ln_final.hook_normalized":
+            run.final = activation
+        return result
+
+    names = set(tr.frozen) | set(by_read) | set(by_write) | {"blocks.0.hook_resid_pre", "ln_final.hook_normalized"}
+    # transcoder layers: the MLP's own output is replaced, so stop autograd from keeping its internals
+    for d in model.dictionaries:
+        if d.is_transcoder:
+            names.add(f"blocks.{d.layer}.mlp.hook_pre")
+    transcoder_pre = {f"blocks.{d.layer}.mlp.hook_pre" for d in model.dictionaries if d.is_transcoder}
+
+    def dispatch(activation: torch.Tensor, hook) -> torch.Tensor | None:
+        if hook.name in transcoder_pre and hook.name not in tr.frozen:
+            return activation.detach()
+        return hook_fn(activation, hook)
+
+    with torch.set_grad_enabled(requires_grad):
+        logits = hooked.run_with_hooks(
+            tr.tokens.expand(batch, -1), fwd_hooks=[(lambda n: n in names, dispatch)], return_type="logits"
+        )
+    run.logits = logits
+    return run
+
+
+def demeaned_unembedding(model: ReplacementModel) -> torch.Tensor:
+    """``W_U`` minus its mean over the vocabulary: logit targets measure a token against the average token."""
+    w_u = model.model.W_U
+    return w_u - w_u.mean(dim=1, keepdim=True)
+
+
+def pre_activations(model: ReplacementModel, run: FrozenRun) -> list[torch.Tensor]:
+    """Every dictionary's feature pre-activations in a frozen run, ``[batch, pos, d_sae]`` each."""
+    return [d.pre_activations(x) for d, x in zip(model.dictionaries, run.reads)]
+
+
+def demeaned_logits(model: ReplacementModel, run: FrozenRun) -> torch.Tensor:
+    """``[batch, pos, d_vocab]`` logits minus their mean over the vocabulary, bias included."""
+    assert run.final is not None
+    logits = run.final @ model.model.W_U + model.model.b_U
+    return logits - logits.mean(dim=-1, keepdim=True)
+
+
+# ---- attribution --------------------------------------------------------------------------------------------
+@dataclass
+class _Sources:
+    """Column layout of the raw (unpruned) attribution matrix: all active features, errors, embeddings."""
+
+    dict_index: torch.Tensor  # per active feature
+    position: torch.Tensor
+    feature: torch.Tensor
+    activation: torch.Tensor
+    n_positions: int
+    n_dicts: int
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature)
+
+    def error_column(self, k: int, pos: int) -> int:
+        return self.n_features + k * self.n_positions + pos
+
+    def embedding_column(self, pos: int) -> int:
+        return self.n_features + self.n_dicts * self.n_positions + pos
+
+    @property
+    def n_columns(self) -> int:
+        return self.n_features + (self.n_dicts + 1) * self.n_positions
+
+
+def _active_features(tr: Trace) -> _Sources:
+    start = 1 if tr.has_bos else 0
+    parts = []
+    for k, acts in enumerate(tr.activations):
+        pos, feat = torch.nonzero(acts[start:], as_tuple=True)
+        pos = pos + start
+        parts.append((torch.full_like(pos, k), pos, feat, acts[pos, feat]))
+    dict_index, position, feature, activation = (torch.cat(x) for x in zip(*parts))
+    return _Sources(dict_index, position, feature, activation, len(tr.tokens), len(tr.activations))
+
+
+def _select_logits(
+    model: ReplacementModel, tr: Trace, targets: Sequence[str | int] | None, max_n_logits: int, desired_prob: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    probs = torch.softmax(tr.logits[-1].double(), dim=-1)
+    if targets:
+        ids = [t if isinstance(t, int) else single_token(model, t) for t in targets]
+        for i in ids:
+            if not 0 <= i < probs.shape[0]:
+                raise BabelgraphError(f"target token id {i} is outside the vocabulary (size {probs.shape[0]})")
+        index = torch.tensor(ids, device=probs.device)
+        return index, probs[index]
+    top_p, top_i = probs.sort(descending=True)
+    cumulative = top_p.cumsum(0)
+    n = int((cumulative < desired_prob).sum().item()) + 1
+    n = max(1, min(n, max_n_logits))
+    return top_i[:n], top_p[:n]
+
+
+def _compute_rows(
+    model: ReplacementModel,
+    tr: Trace,
+    run: FrozenRun,
+    src: _Sources,
+    targets: list[tuple[int, int, torch.Tensor]],
+) -> torch.Tensor:
+    """Rows of A for up to ``batch`` targets, each ``(dict index or -1 for logits, position, read vector)``."""
+    batch = run.embedding.shape[0]
+    by_dict: dict[int, torch.Tensor] = {}
+    outputs, grads = [], []
+    for b, (k, pos, vector) in enumerate(targets):
+        if k not in by_dict:
+            base = run.final if k < 0 else run.reads[k]
+            by_dict[k] = torch.zeros_like(base)
+            outputs.append(base)
+            grads.append(by_dict[k])
+        by_dict[k][b, pos] = vector
+    deepest = max(k for k, _, _ in targets)
+    n_writes = len(model.dictionaries) if deepest < 0 else deepest
+    inputs = [run.embedding] + run.writes[:n_writes]
+    gradients = torch.autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
+    rows = torch.zeros(batch, src.n_columns, dtype=run.embedding.dtype, device=run.embedding.device)
+    g_emb = gradients[0]
+    if g_emb is not None:
+        start = src.embedding_column(0)
+        rows[:, start : start + src.n_positions] = (g_emb * tr.embedding).sum(-1)
+    for k, g in enumerate(gradients[1:]):
+        if g is None:
+            continue
+        start = src.error_column(k, 0)
+        rows[:, start : start + src.n_positions] = (g * tr.errors[k]).sum(-1)
+        decoder = model.dictionaries[k].decoder
+        cols_all = torch.nonzero(src.dict_index == k).flatten()
+        for cols in cols_all.split(_COLUMN_CHUNK):  # chunks bound the [batch, chunk, d] temporary
+            contribution = torch.einsum("bnd,nd->bn", g[:, src.position[cols]], decoder[src.feature[cols]])
+            rows[:, cols] = contribution * src.activation[cols]
+    return rows[: len(targets)]
+
+
+def attribute(
+    model: ReplacementModel,
+    prompt: Prompt,
+    *,
+    targets: Sequence[str | int] | None = None,
+    max_n_logits: int = 10,
+    desired_logit_prob: float = 0.95,
+    batch_size: int = 256,
+    max_feature_nodes: int | None = None,
+    progress: bool = True,
+) -> AttributionGraph:
+    """Build the unpruned attribution graph of ``prompt`` (text, or token ids for models without a tokenizer).
+
+    Logit targets are the top tokens until their probability adds up to ``desired_logit_prob`` (at most
+    ``max_n_logits``), or the single tokens named in ``targets``. With ``max_feature_nodes``, only that many
+    features get rows, chosen greedily by their estimated influence on the logits; the rest are folded into the
+    error node at their position, so every row still sums to its pre-activation.
+    """
+    started = time.perf_counter()
+    if batch_size < 1:
+        raise BabelgraphError("batch_size must be at least 1")
+    tokens, has_bos = tokenize(model, prompt)
+    tr = trace(model, tokens, has_bos)
+    _check_dictionary_identities(model, tr)
+    src = _active_features(tr)
+    logit_ids, logit_probs = _select_logits(model, tr, targets, max_n_logits, desired_logit_prob)
+    last = len(tokens) - 1
+    unembed = demeaned_unembedding(model)
+    logit_targets = [(-1, last, unembed[:, int(i)]) for i in logit_ids]
+
+    n_rows_total = len(logit_targets) + src.n_features
+    limit = src.n_features if max_feature_nodes is None else min(max_feature_nodes, src.n_features)
+    batch = max(1, min(batch_size, max(len(logit_targets), limit)))
+    run = frozen_forward(model, tr, batch)
+    bar = tqdm(total=len(logit_targets) + limit, desc="attribution rows", unit="row", disable=not progress)
+
+    def rows_for(targets_: list[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
+        out = [_compute_rows(model, tr, run, src, targets_[i : i + batch]) for i in range(0, len(targets_), batch)]
+        bar.update(len(targets_))
+        return torch.cat(out) if out else torch.zeros(0, src.n_columns, dtype=tr.embedding.dtype)
+
+    def feature_target(i: int) -> tuple[int, int, torch.Tensor]:
+        k = int(src.dict_index[i])
+        return (k, int(src.position[i]), model.dictionaries[k].encoder[:, int(src.feature[i])])
+
+    logit_rows = rows_for(logit_targets)
+    if limit == src.n_features:
+        order = sorted(range(src.n_features), key=lambda i: int(src.dict_index[i]))
+        feature_rows = torch.zeros(src.n_features, src.n_columns, dtype=logit_rows.dtype, device=logit_rows.device)
+        computed = rows_for([feature_target(i) for i in order])
+        feature_rows[torch.tensor(order, dtype=torch.long)] = computed
+        selected = list(range(src.n_features))
+    else:
+        selected, feature_rows = _explore_by_influence(
+            src, logit_rows, logit_probs, limit, batch, feature_target, rows_for
+        )
+    bar.close()
+    graph = _assemble(model, tr, src, selected, feature_rows, logit_rows, logit_ids, logit_probs, prompt)
+    graph.metadata.update(
+        {
+            "settings": {
+                "max_n_logits": max_n_logits,
+                "desired_logit_prob": desired_logit_prob,
+                "batch_size": batch_size,
+                "max_feature_nodes": max_feature_nodes,
+                "targets": list(targets) if targets else None,
+            },
+            "n_active_features": src.n_features,
+            "n_rows_computed": len(logit_targets) + len(selected),
+            "n_rows_possible": n_rows_total,
+            "seconds": time.perf_counter() - started,
+        }
+    )
+    return graph
+
+
+def _explore_by_influence(
+    src: _Sources,
+    logit_rows: torch.Tensor,
+    logit_probs: torch.Tensor,
+    limit: int,
+    batch: int,
+    feature_target: Callable[[int], tuple[int, int, torch.Tensor]],
+    rows_for: Callable[[list[tuple[int, int, torch.Tensor]]], torch.Tensor],
+) -> tuple[list[int], torch.Tensor]:
+    """Give rows to the features with the most estimated influence on the logits, a batch at a time."""
+    from babelgraph.prune import influence, normalize_rows
+
+    n, n_logits = src.n_features, len(logit_rows)
+    feature_rows = torch.zeros(n, src.n_columns, dtype=logit_rows.dtype, device=logit_rows.device)
+    visited = torch.zeros(n, dtype=torch.bool, device=logit_rows.device)
+    seed = torch.zeros(n + n_logits, dtype=logit_rows.dtype, device=logit_rows.device)
+    seed[n:] = logit_probs.to(seed)
+    while int(visited.sum()) < limit:
+        # each feature's influence on the logits through the rows known so far; rows are normalised by all
+        # their sources (errors and embeddings too), as in pruning
+        known = torch.cat([feature_rows, logit_rows])
+        square = torch.zeros(n + n_logits, n + n_logits, dtype=known.dtype, device=known.device)
+        square[:, :n] = known[:, :n]
+        estimate = influence(normalize_rows(square, known.abs().sum(1)), seed)[:n]
+        estimate[visited] = -1.0
+        take = min(batch, limit - int(visited.sum()))
+        chosen = torch.topk(estimate, take).indices
+        feature_rows[chosen] = rows_for([feature_target(int(i)) for i in chosen])
+        visited[chosen] = True
+    selected = torch.nonzero(visited).flatten().tolist()
+    return selected, feature_rows
+
+
+def _assemble(
+    model: ReplacementModel,
+    tr: Trace,
+    src: _Sources,
+    selected: list[int],
+    feature_rows: torch.Tensor,
+    logit_rows: torch.Tensor,
+    logit_ids: torch.Tensor,
+    logit_probs: torch.Tensor,
+    prompt: Prompt,
+) -> AttributionGraph:
+    """Lay out nodes (features, errors, embeddings, logits) and the square adjacency matrix."""
+    strings = token_strings(model, tr.tokens)
+    n_pos, n_dicts = src.n_positions, src.n_dicts
+    sel = torch.tensor(selected, dtype=torch.long)
+    unselected = torch.ones(src.n_features, dtype=torch.bool)
+    unselected[sel] = False
+    # columns: selected features, errors (+ folded unselected features), embeddings
+    raw_rows = torch.cat([feature_rows[sel], logit_rows])
+    error_block = raw_rows[:, src.n_features : src.error_column(n_dicts, 0)].clone()
+    if unselected.any():
+        cols = torch.nonzero(unselected).flatten()
+        fold = src.dict_index[cols] * n_pos + src.position[cols]
+        error_block.index_add_(1, fold.to(error_block.device), raw_rows[:, cols])
+    source_block = torch.cat(
+        [raw_rows[:, sel], error_block, raw_rows[:, src.embedding_column(0) : src.embedding_column(n_pos)]], dim=1
+    )
+    n_sel, n_logits = len(selected), len(logit_ids)
+    n = n_sel + n_dicts * n_pos + n_pos + n_logits
+    adjacency = torch.zeros(n, n, dtype=torch.float32)
+    adjacency[:n_sel, : source_block.shape[1]] = source_block[:n_sel].float().cpu()
+    adjacency[n - n_logits :, : source_block.shape[1]] = source_block[n_sel:].float().cpu()
+
+    nodes: list[Node] = []
+    for i in selected:
+        k, pos, feat = int(src.dict_index[i]), int(src.position[i]), int(src.feature[i])
+        d = model.dictionaries[k]
+        nodes.append(
+            Node(
+                id=f"feat_{k}_{feat}_{pos}",
+                kind="feature",
+                layer=d.layer,
+                position=pos,
+                feature=feat,
+                dictionary=d.name,
+                activation=float(src.activation[i]),
+                token=strings[pos],
+                token_id=int(tr.tokens[pos]),
+            )
+        )
+    for k, d in enumerate(model.dictionaries):
+        norms = tr.errors[k].norm(dim=-1)
+        for pos in range(n_pos):
+            nodes.append(
+                Node(
+                    id=f"err_{k}_{pos}",
+                    kind="error",
+                    layer=d.layer,
+                    position=pos,
+                    dictionary=d.name,
+                    activation=float(norms[pos]),
+                    token=strings[pos],
+                    token_id=int(tr.tokens[pos]),
+                )
+            )
+    norms = tr.embedding.norm(dim=-1)
+    for pos in range(n_pos):
+        nodes.append(
+            Node(
+                id=f"emb_{pos}",
+                kind="embedding",
+                layer=-1,
+                position=pos,
+                activation=float(norms[pos]),
+                token=strings[pos],
+                token_id=int(tr.tokens[pos]),
+            )
+        )
+    last_logits = tr.logits[-1]
+    for token_id, prob in zip(logit_ids.tolist(), logit_probs.tolist()):
+        text = token_strings(model, torch.tensor([token_id]))[0]
+        nodes.append(
+            Node(
+                id=f"logit_{token_id}",
+                kind="logit",
+                layer=model.n_layers,
+                position=n_pos - 1,
+                activation=float(last_logits[token_id]),
+                token=text,
+                token_id=int(token_id),
+                probability=float(prob),
+            )
+        )
+    prompt_text = prompt if isinstance(prompt, str) else "".join(strings[int(tr.has_bos) :])
+    metadata = {"model": model.describe(), "has_bos": tr.has_bos, "pruned": False}
+    return AttributionGraph(prompt_text, tr.tokens.tolist(), strings, nodes, adjacency, metadata)
+
+
+def _check_dictionary_identities(model: ReplacementModel, tr: Trace) -> None:
+    """Fail loudly if a dictionary's own ``encode`` disagrees with the affine pre-activation attribution uses.
+
+    For every supported architecture an active feature's activation equals its pre-activation; one that does not
+    (e.g. a normalisation sae_lens applies at run time) would make every edge into it wrong.
+    """
+    for k, d in enumerate(model.dictionaries):
+        acts = tr.activations[k]
+        active = acts != 0
+        if not active.any():
+            continue
+        pre = d.pre_activations(tr.reads[k])
+        gap = ((pre - acts).abs() * active).max() / pre.abs().max().clamp_min(1.0)
+        if gap > (1e-3 if acts.dtype in (torch.float32, torch.float64) else 5e-2):
+            raise BabelgraphError(
+                f"dictionary at {d.read_hook} ({d.sae.cfg.architecture()}): its active features do not equal "
+                "their affine pre-activations, so babelgraph cannot attribute through it"
+            )
