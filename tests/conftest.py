@@ -30,7 +30,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 from transformers import PreTrainedTokenizerFast
 
-WORDS = ["the", "opposite", "of", "small", "is", "big", "le", "contraire", "de", "petit", "est", "grand", "hot", "cold", "chaud", "froid"]
+WORDS = ("the opposite of small is big le contraire de petit est grand hot cold chaud froid").split()
 D_MODEL = 32
 WIDTH = 48
 
@@ -54,9 +54,19 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
 
 def gpt2_style(seed: int = 0, with_tokenizer: bool = True) -> HookedTransformer:
     cfg = HookedTransformerConfig(
-        n_layers=3, d_model=D_MODEL, n_heads=4, d_head=8, d_mlp=64, d_vocab=40, n_ctx=24,
-        act_fn="gelu_new", normalization_type="LN", positional_embedding_type="standard",
-        dtype=torch.float64, seed=seed, model_name="tiny-gpt2",
+        n_layers=3,
+        d_model=D_MODEL,
+        n_heads=4,
+        d_head=8,
+        d_mlp=64,
+        d_vocab=40,
+        n_ctx=24,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        positional_embedding_type="standard",
+        dtype=torch.float64,
+        seed=seed,
+        model_name="tiny-gpt2",
     )
     return _build(cfg, with_tokenizer)
 
@@ -64,9 +74,23 @@ def gpt2_style(seed: int = 0, with_tokenizer: bool = True) -> HookedTransformer:
 def llama_style(seed: int = 1, with_tokenizer: bool = True) -> HookedTransformer:
     """RMSNorm, rotary, gated SiLU MLP, grouped-query attention."""
     cfg = HookedTransformerConfig(
-        n_layers=3, d_model=D_MODEL, n_heads=4, d_head=8, n_key_value_heads=2, d_mlp=64, d_vocab=40, n_ctx=24,
-        act_fn="silu", normalization_type="RMS", positional_embedding_type="rotary", rotary_dim=8,
-        gated_mlp=True, final_rms=True, dtype=torch.float64, seed=seed, model_name="tiny-llama",
+        n_layers=3,
+        d_model=D_MODEL,
+        n_heads=4,
+        d_head=8,
+        n_key_value_heads=2,
+        d_mlp=64,
+        d_vocab=40,
+        n_ctx=24,
+        act_fn="silu",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        rotary_dim=8,
+        gated_mlp=True,
+        final_rms=True,
+        dtype=torch.float64,
+        seed=seed,
+        model_name="tiny-llama",
     )
     return _build(cfg, with_tokenizer)
 
@@ -74,10 +98,25 @@ def llama_style(seed: int = 1, with_tokenizer: bool = True) -> HookedTransformer
 def gemma_style(seed: int = 2, with_tokenizer: bool = True) -> HookedTransformer:
     """RMSNorm before and after each sublayer, gated GELU MLP, attention and logit soft-capping."""
     cfg = HookedTransformerConfig(
-        n_layers=3, d_model=D_MODEL, n_heads=4, d_head=8, d_mlp=64, d_vocab=40, n_ctx=24,
-        act_fn="gelu_pytorch_tanh", normalization_type="RMS", positional_embedding_type="rotary", rotary_dim=8,
-        gated_mlp=True, final_rms=True, use_normalization_before_and_after=True, attn_scores_soft_cap=50.0,
-        output_logits_soft_cap=30.0, dtype=torch.float64, seed=seed, model_name="tiny-gemma",
+        n_layers=3,
+        d_model=D_MODEL,
+        n_heads=4,
+        d_head=8,
+        d_mlp=64,
+        d_vocab=40,
+        n_ctx=24,
+        act_fn="gelu_pytorch_tanh",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        rotary_dim=8,
+        gated_mlp=True,
+        final_rms=True,
+        use_normalization_before_and_after=True,
+        attn_scores_soft_cap=50.0,
+        output_logits_soft_cap=30.0,
+        dtype=torch.float64,
+        seed=seed,
+        model_name="tiny-gemma",
     )
     return _build(cfg, with_tokenizer)
 
@@ -126,7 +165,11 @@ def randomize(sae: SAE, seed: int) -> SAE:
 def make_transcoder(kind: str, layer: int, hook: str = "ln2.hook_normalized", seed: int = 0) -> SAE:
     cls, cfg_cls = TRANSCODERS[kind]
     cfg = cfg_cls(
-        d_in=D_MODEL, d_sae=WIDTH, d_out=D_MODEL, dtype="float64", apply_b_dec_to_input=False,
+        d_in=D_MODEL,
+        d_sae=WIDTH,
+        d_out=D_MODEL,
+        dtype="float64",
+        apply_b_dec_to_input=False,
         metadata=SAEMetadata(hook_name=f"blocks.{layer}.{hook}", hook_name_out=f"blocks.{layer}.hook_mlp_out"),
     )
     return randomize(cls(cfg), seed + 100 * layer)

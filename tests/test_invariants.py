@@ -93,9 +93,9 @@ def test_adding_a_source_moves_targets_by_its_column(case, kind):
         moved = target_values(model, graph, tr, **with_source_added(model, tr, graph.nodes[column]))
         expected = graph.adjacency[:, column].double()
         scale = max(float(expected.abs().max()), 1e-3)
-        assert torch.allclose((moved - base)[rows], expected[rows], atol=2e-6 * scale + 1e-9, rtol=0), (
-            graph.nodes[column]
-        )
+        assert torch.allclose((moved - base)[rows], expected[rows], atol=2e-6 * scale + 1e-9, rtol=0), graph.nodes[
+            column
+        ]
 
 
 def test_bos_features_are_not_nodes(case):

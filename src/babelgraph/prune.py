@@ -45,9 +45,7 @@ def logit_seed(graph: AttributionGraph, dtype: torch.dtype = torch.float64) -> t
     return seed
 
 
-def graph_scores(
-    graph: AttributionGraph, row_totals: torch.Tensor | None = None
-) -> dict[str, float]:
+def graph_scores(graph: AttributionGraph, row_totals: torch.Tensor | None = None) -> dict[str, float]:
     """Replacement and completeness scores.
 
     ``row_totals`` are the unpruned graph's ``sum_s |A[t, s]|`` per node: for a pruned graph, input mass that
