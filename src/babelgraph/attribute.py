@@ -27,7 +27,6 @@ from babelgraph.graph import AttributionGraph, Node
 from babelgraph.load import ReplacementModel
 
 Prompt = str | Sequence[int] | torch.Tensor
-_COLUMN_CHUNK = 1024
 
 
 # ---- tokens -------------------------------------------------------------------------------------------------
@@ -94,6 +93,25 @@ class Trace:
     errors: list[torch.Tensor]  # per dictionary [pos, d_out]: true output minus reconstruction
     embedding: torch.Tensor  # [pos, d_model]: the residual stream entering block 0
     logits: torch.Tensor  # [pos, d_vocab]: the original model's logits
+
+    def prefix(self, length: int) -> Trace:
+        """The trace of the first ``length`` tokens: the model is causal, so it is a slice of this one."""
+        if length == len(self.tokens):
+            return self
+        frozen = {
+            name: value[..., :length, :length] if name.endswith("hook_pattern") else value[:, :length]
+            for name, value in self.frozen.items()
+        }
+        return Trace(
+            self.tokens[:length],
+            self.has_bos,
+            frozen,
+            [x[:length] for x in self.reads],
+            [a[:length] for a in self.activations],
+            [e[:length] for e in self.errors],
+            self.embedding[:length],
+            self.logits[:length],
+        )
 
 
 def _frozen_hook_names(model: HookedTransformer, transcoder_layers: set[int]) -> list[str]:
@@ -295,6 +313,32 @@ def _active_features(tr: Trace) -> _Sources:
     return _Sources(dict_index, position, feature, activation, len(tr.tokens), len(tr.activations))
 
 
+def _source_vectors(model: ReplacementModel, tr: Trace, src: _Sources) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """What each source writes, padded per position, for the embedding and then each dictionary.
+
+    For write point ``w``: ``vectors [pos, m, d]`` holds ``a_s * d_s`` for the active features at each position,
+    then the error vector (embedding: the embedding); ``columns [pos, m]`` their columns in A, padding pointing at
+    a spare column ``src.n_columns``. A row's entries are then one batched matmul of the gradient with ``vectors``.
+    """
+    n_pos = src.n_positions
+    positions = torch.arange(n_pos, device=tr.embedding.device)
+    out = [(tr.embedding[:, None, :], (src.embedding_column(0) + positions)[:, None])]
+    for k, d in enumerate(model.dictionaries):
+        cols = torch.nonzero(src.dict_index == k).flatten()
+        pos = src.position[cols]
+        counts = torch.bincount(pos, minlength=n_pos)
+        m = int(counts.max()) if len(cols) else 0
+        vectors = torch.zeros(n_pos, m + 1, tr.errors[k].shape[-1], dtype=tr.errors[k].dtype, device=pos.device)
+        columns = torch.full((n_pos, m + 1), src.n_columns, dtype=torch.long, device=pos.device)
+        slot = torch.arange(len(cols), device=pos.device) - (torch.cumsum(counts, 0) - counts)[pos]
+        vectors[pos, slot] = d.decoder[src.feature[cols]] * src.activation[cols, None]
+        columns[pos, slot] = cols
+        vectors[:, m] = tr.errors[k]
+        columns[:, m] = src.error_column(k, 0) + positions
+        out.append((vectors, columns))
+    return out
+
+
 def _select_logits(
     model: ReplacementModel, tr: Trace, targets: Sequence[str | int] | None, max_n_logits: int, desired_prob: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,44 +357,76 @@ def _select_logits(
     return top_i[:n], top_p[:n]
 
 
-def _compute_rows(
+@dataclass
+class _Target:
+    """A row to compute: where the target reads (dictionary index, or -1 for the final norm) and with what."""
+
+    dict_index: int
+    position: int
+    vector: torch.Tensor
+
+
+def _rows_at_position(
     model: ReplacementModel,
     tr: Trace,
-    run: FrozenRun,
     src: _Sources,
-    targets: list[tuple[int, int, torch.Tensor]],
+    sources: list[tuple[torch.Tensor, torch.Tensor]],
+    position: int,
+    targets: list[_Target],
 ) -> torch.Tensor:
-    """Rows of A for up to ``batch`` targets, each ``(dict index or -1 for logits, position, read vector)``."""
-    batch = run.embedding.shape[0]
-    by_dict: dict[int, torch.Tensor] = {}
+    """Rows of A for targets that all read at ``position``.
+
+    The frozen model runs once, on the prompt's first ``position + 1`` tokens only (later tokens cannot affect
+    them), and one batched backward pass (``is_grads_batched``) gives every row.
+    """
+    length = position + 1
+    prefix = tr.prefix(length)
+    run = frozen_forward(model, prefix, 1)
     outputs, grads = [], []
-    for b, (k, pos, vector) in enumerate(targets):
-        if k not in by_dict:
-            base = run.final if k < 0 else run.reads[k]
-            by_dict[k] = torch.zeros_like(base)
-            outputs.append(base)
-            grads.append(by_dict[k])
-        by_dict[k][b, pos] = vector
-    deepest = max(k for k, _, _ in targets)
+    for k in sorted({t.dict_index for t in targets}):
+        base = run.final if k < 0 else run.reads[k]
+        grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
+        rows_k = [b for b, t in enumerate(targets) if t.dict_index == k]
+        grad[rows_k, 0, position] = torch.stack([targets[b].vector for b in rows_k]).to(base.dtype)
+        outputs.append(base)
+        grads.append(grad)
+    deepest = max(t.dict_index for t in targets)
     n_writes = len(model.dictionaries) if deepest < 0 else deepest
-    inputs = [run.embedding] + run.writes[:n_writes]
-    gradients = torch.autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
-    rows = torch.zeros(batch, src.n_columns, dtype=run.embedding.dtype, device=run.embedding.device)
-    g_emb = gradients[0]
-    if g_emb is not None:
-        start = src.embedding_column(0)
-        rows[:, start : start + src.n_positions] = (g_emb * tr.embedding).sum(-1)
-    for k, g in enumerate(gradients[1:]):
-        if g is None:
+    inputs = [run.embedding, *run.writes[:n_writes]]
+    gradients = torch.autograd.grad(outputs, inputs, grads, allow_unused=True, is_grads_batched=True)
+    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=run.embedding.dtype, device=run.embedding.device)
+    for (vectors, columns), gradient in zip(sources, gradients):
+        if gradient is None:
             continue
-        start = src.error_column(k, 0)
-        rows[:, start : start + src.n_positions] = (g * tr.errors[k]).sum(-1)
-        decoder = model.dictionaries[k].decoder
-        cols_all = torch.nonzero(src.dict_index == k).flatten()
-        for cols in cols_all.split(_COLUMN_CHUNK):  # chunks bound the [batch, chunk, d] temporary
-            contribution = torch.einsum("bnd,nd->bn", g[:, src.position[cols]], decoder[src.feature[cols]])
-            rows[:, cols] = contribution * src.activation[cols]
-    return rows[: len(targets)]
+        # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
+        entries = torch.bmm(gradient[:, 0].transpose(0, 1), vectors[:length].transpose(1, 2))
+        rows[:, columns[:length].flatten()] = entries.transpose(0, 1).reshape(len(targets), -1)
+    return rows[:, :-1]
+
+
+class _RowComputer:
+    """Computes rows for any list of targets, grouped by position and chunked to ``batch_size``."""
+
+    def __init__(self, model: ReplacementModel, tr: Trace, src: _Sources, batch_size: int, bar: tqdm) -> None:
+        self.model, self.tr, self.src, self.batch_size, self.bar = model, tr, src, batch_size, bar
+        self.sources = _source_vectors(model, tr, src)
+
+    def __call__(self, targets: list[_Target]) -> torch.Tensor:
+        rows = torch.zeros(
+            len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=self.tr.embedding.device
+        )
+        by_position: dict[int, list[int]] = {}
+        for i, target in enumerate(targets):
+            by_position.setdefault(target.position, []).append(i)
+        for position, indices in sorted(by_position.items()):
+            # deepest targets first, so each chunk's backward pass stops as early as it can
+            indices.sort(key=lambda i: targets[i].dict_index)
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                chosen = [targets[i] for i in chunk]
+                rows[chunk] = _rows_at_position(self.model, self.tr, self.src, self.sources, position, chosen)
+                self.bar.update(len(chunk))
+        return rows
 
 
 def attribute(
@@ -381,33 +457,24 @@ def attribute(
     logit_ids, logit_probs = _select_logits(model, tr, targets, max_n_logits, desired_logit_prob)
     last = len(tokens) - 1
     unembed = demeaned_unembedding(model)
-    logit_targets = [(-1, last, unembed[:, int(i)]) for i in logit_ids]
+    logit_targets = [_Target(-1, last, unembed[:, int(i)]) for i in logit_ids]
 
     n_rows_total = len(logit_targets) + src.n_features
     limit = src.n_features if max_feature_nodes is None else min(max_feature_nodes, src.n_features)
-    batch = max(1, min(batch_size, max(len(logit_targets), limit)))
-    run = frozen_forward(model, tr, batch)
     bar = tqdm(total=len(logit_targets) + limit, desc="attribution rows", unit="row", disable=not progress)
+    rows_for = _RowComputer(model, tr, src, batch_size, bar)
 
-    def rows_for(targets_: list[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
-        out = [_compute_rows(model, tr, run, src, targets_[i : i + batch]) for i in range(0, len(targets_), batch)]
-        bar.update(len(targets_))
-        return torch.cat(out) if out else torch.zeros(0, src.n_columns, dtype=tr.embedding.dtype)
-
-    def feature_target(i: int) -> tuple[int, int, torch.Tensor]:
+    def feature_target(i: int) -> _Target:
         k = int(src.dict_index[i])
-        return (k, int(src.position[i]), model.dictionaries[k].encoder[:, int(src.feature[i])])
+        return _Target(k, int(src.position[i]), model.dictionaries[k].encoder[:, int(src.feature[i])])
 
     logit_rows = rows_for(logit_targets)
     if limit == src.n_features:
-        order = sorted(range(src.n_features), key=lambda i: int(src.dict_index[i]))
-        feature_rows = torch.zeros(src.n_features, src.n_columns, dtype=logit_rows.dtype, device=logit_rows.device)
-        computed = rows_for([feature_target(i) for i in order])
-        feature_rows[torch.tensor(order, dtype=torch.long)] = computed
+        feature_rows = rows_for([feature_target(i) for i in range(src.n_features)])
         selected = list(range(src.n_features))
     else:
         selected, feature_rows = _explore_by_influence(
-            src, logit_rows, logit_probs, limit, batch, feature_target, rows_for
+            src, logit_rows, logit_probs, limit, batch_size, feature_target, rows_for
         )
     bar.close()
     graph = _assemble(model, tr, src, selected, feature_rows, logit_rows, logit_ids, logit_probs, prompt)
@@ -435,8 +502,8 @@ def _explore_by_influence(
     logit_probs: torch.Tensor,
     limit: int,
     batch: int,
-    feature_target: Callable[[int], tuple[int, int, torch.Tensor]],
-    rows_for: Callable[[list[tuple[int, int, torch.Tensor]]], torch.Tensor],
+    feature_target: Callable[[int], _Target],
+    rows_for: Callable[[list[_Target]], torch.Tensor],
 ) -> tuple[list[int], torch.Tensor]:
     """Give rows to the features with the most estimated influence on the logits, a batch at a time."""
     from babelgraph.prune import influence, normalize_rows
