@@ -366,20 +366,19 @@ class _Target:
     vector: torch.Tensor
 
 
-def _rows_at_position(
+def _rows_for_chunk(
     model: ReplacementModel,
     tr: Trace,
     src: _Sources,
     sources: list[tuple[torch.Tensor, torch.Tensor]],
-    position: int,
     targets: list[_Target],
 ) -> torch.Tensor:
-    """Rows of A for targets that all read at ``position``.
+    """Rows of A for a chunk of targets.
 
-    The frozen model runs once, on the prompt's first ``position + 1`` tokens only (later tokens cannot affect
-    them), and one batched backward pass (``is_grads_batched``) gives every row.
+    The frozen model runs once, on the prompt only up to the chunk's last target position (later tokens cannot
+    affect them), and one backward pass with batched cotangents (``is_grads_batched``) gives every row.
     """
-    length = position + 1
+    length = max(t.position for t in targets) + 1
     prefix = tr.prefix(length)
     run = frozen_forward(model, prefix, 1)
     outputs, grads = [], []
@@ -387,7 +386,8 @@ def _rows_at_position(
         base = run.final if k < 0 else run.reads[k]
         grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
         rows_k = [b for b, t in enumerate(targets) if t.dict_index == k]
-        grad[rows_k, 0, position] = torch.stack([targets[b].vector for b in rows_k]).to(base.dtype)
+        positions_k = [targets[b].position for b in rows_k]
+        grad[rows_k, 0, positions_k] = torch.stack([targets[b].vector for b in rows_k]).to(base.dtype)
         outputs.append(base)
         grads.append(grad)
     deepest = max(t.dict_index for t in targets)
@@ -405,27 +405,25 @@ def _rows_at_position(
 
 
 class _RowComputer:
-    """Computes rows for any list of targets, grouped by position and chunked to ``batch_size``."""
+    """Computes rows for any list of targets, in chunks of at most ``batch_size`` targets.
+
+    Targets are taken in order of position, so each chunk's prefix is as short as it can be, and within a
+    position deepest last, so the chunk's backward pass stops as early as it can.
+    """
 
     def __init__(self, model: ReplacementModel, tr: Trace, src: _Sources, batch_size: int, bar: tqdm) -> None:
         self.model, self.tr, self.src, self.batch_size, self.bar = model, tr, src, batch_size, bar
         self.sources = _source_vectors(model, tr, src)
 
     def __call__(self, targets: list[_Target]) -> torch.Tensor:
-        rows = torch.zeros(
-            len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=self.tr.embedding.device
-        )
-        by_position: dict[int, list[int]] = {}
-        for i, target in enumerate(targets):
-            by_position.setdefault(target.position, []).append(i)
-        for position, indices in sorted(by_position.items()):
-            # deepest targets first, so each chunk's backward pass stops as early as it can
-            indices.sort(key=lambda i: targets[i].dict_index)
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                chosen = [targets[i] for i in chunk]
-                rows[chunk] = _rows_at_position(self.model, self.tr, self.src, self.sources, position, chosen)
-                self.bar.update(len(chunk))
+        device = self.tr.embedding.device
+        rows = torch.zeros(len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=device)
+        order = sorted(range(len(targets)), key=lambda i: (targets[i].position, targets[i].dict_index))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            chosen = [targets[i] for i in chunk]
+            rows[chunk] = _rows_for_chunk(self.model, self.tr, self.src, self.sources, chosen)
+            self.bar.update(len(chunk))
         return rows
 
 
