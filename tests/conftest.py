@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 
 import pytest
@@ -48,6 +50,7 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", unk_token="<unk>")
     folder = tempfile.mkdtemp(prefix="babelgraph-test-tokenizer-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     fast.save_pretrained(folder)
     return PreTrainedTokenizerFast.from_pretrained(folder)
 

@@ -372,15 +372,18 @@ def _rows_for_chunk(
     src: _Sources,
     sources: list[tuple[torch.Tensor, torch.Tensor]],
     targets: list[_Target],
+    clock: dict[str, float],
 ) -> torch.Tensor:
-    """Rows of A for a chunk of targets.
+    """Rows of A for a chunk of targets (``clock`` accumulates seconds per phase).
 
     The frozen model runs once, on the prompt only up to the chunk's last target position (later tokens cannot
     affect them), and one backward pass with batched cotangents (``is_grads_batched``) gives every row.
     """
     length = max(t.position for t in targets) + 1
     prefix = tr.prefix(length)
+    tick = time.perf_counter()
     run = frozen_forward(model, prefix, 1)
+    clock["forward"] += time.perf_counter() - tick
     outputs, grads = [], []
     for k in sorted({t.dict_index for t in targets}):
         base = run.final if k < 0 else run.reads[k]
@@ -393,7 +396,10 @@ def _rows_for_chunk(
     deepest = max(t.dict_index for t in targets)
     n_writes = len(model.dictionaries) if deepest < 0 else deepest
     inputs = [run.embedding, *run.writes[:n_writes]]
+    tick = time.perf_counter()
     gradients = torch.autograd.grad(outputs, inputs, grads, allow_unused=True, is_grads_batched=True)
+    clock["backward"] += time.perf_counter() - tick
+    tick = time.perf_counter()
     rows = torch.zeros(len(targets), src.n_columns + 1, dtype=run.embedding.dtype, device=run.embedding.device)
     for (vectors, columns), gradient in zip(sources, gradients):
         if gradient is None:
@@ -401,29 +407,38 @@ def _rows_for_chunk(
         # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
         entries = torch.bmm(gradient[:, 0].transpose(0, 1), vectors[:length].transpose(1, 2))
         rows[:, columns[:length].flatten()] = entries.transpose(0, 1).reshape(len(targets), -1)
+    clock["entries"] += time.perf_counter() - tick
     return rows[:, :-1]
 
 
 class _RowComputer:
     """Computes rows for any list of targets, in chunks of at most ``batch_size`` targets.
 
-    Targets are taken in order of position, so each chunk's prefix is as short as it can be, and within a
-    position deepest last, so the chunk's backward pass stops as early as it can.
+    A chunk's cost is its number of targets times its prefix length (its last target's position) times its
+    depth (its deepest target's layer). So chunks hold targets of one dictionary (one depth), in order of
+    position (short prefixes for the early ones).
     """
 
     def __init__(self, model: ReplacementModel, tr: Trace, src: _Sources, batch_size: int, bar: tqdm) -> None:
         self.model, self.tr, self.src, self.batch_size, self.bar = model, tr, src, batch_size, bar
         self.sources = _source_vectors(model, tr, src)
+        self.clock = {"forward": 0.0, "backward": 0.0, "entries": 0.0}
 
     def __call__(self, targets: list[_Target]) -> torch.Tensor:
         device = self.tr.embedding.device
         rows = torch.zeros(len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=device)
-        order = sorted(range(len(targets)), key=lambda i: (targets[i].position, targets[i].dict_index))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            chosen = [targets[i] for i in chunk]
-            rows[chunk] = _rows_for_chunk(self.model, self.tr, self.src, self.sources, chosen)
-            self.bar.update(len(chunk))
+        by_dict: dict[int, list[int]] = {}
+        for i, target in enumerate(targets):
+            by_dict.setdefault(target.dict_index, []).append(i)
+        for indices in by_dict.values():
+            indices.sort(key=lambda i: targets[i].position)
+            n_chunks = -(-len(indices) // self.batch_size)
+            size = -(-len(indices) // n_chunks)  # equal chunks: the same work, shorter early prefixes
+            for start in range(0, len(indices), size):
+                chunk = indices[start : start + size]
+                chosen = [targets[i] for i in chunk]
+                rows[chunk] = _rows_for_chunk(self.model, self.tr, self.src, self.sources, chosen, self.clock)
+                self.bar.update(len(chunk))
         return rows
 
 
@@ -450,6 +465,7 @@ def attribute(
         raise BabelgraphError("batch_size must be at least 1")
     tokens, has_bos = tokenize(model, prompt)
     tr = trace(model, tokens, has_bos)
+    traced = time.perf_counter()
     _check_dictionary_identities(model, tr)
     src = _active_features(tr)
     logit_ids, logit_probs = _select_logits(model, tr, targets, max_n_logits, desired_logit_prob)
@@ -475,6 +491,7 @@ def attribute(
             src, logit_rows, logit_probs, limit, batch_size, feature_target, rows_for
         )
     bar.close()
+    rows_done = time.perf_counter()
     graph = _assemble(model, tr, src, selected, feature_rows, logit_rows, logit_ids, logit_probs, prompt)
     graph.metadata.update(
         {
@@ -489,6 +506,12 @@ def attribute(
             "n_rows_computed": len(logit_targets) + len(selected),
             "n_rows_possible": n_rows_total,
             "seconds": time.perf_counter() - started,
+            "timing": {
+                "trace": traced - started,
+                **{f"rows_{phase}": seconds for phase, seconds in rows_for.clock.items()},
+                "rows_total": rows_done - traced,
+                "assemble": time.perf_counter() - rows_done,
+            },
         }
     )
     return graph
