@@ -35,6 +35,7 @@ def mixed_sae_setup(model):
     """SAEs at attention output, z (per-head), MLP output and residual hooks in one model."""
     n_z = model.cfg.n_heads * model.cfg.d_head
     return [
+        make_sae("gated", "blocks.0.hook_resid_pre"),  # reads the embeddings themselves
         make_sae("standard", "blocks.0.hook_attn_out"),
         make_sae("jumprelu", "blocks.0.hook_mlp_out"),
         make_sae("topk", "blocks.1.attn.hook_z", d_in=n_z),

@@ -24,7 +24,7 @@ from transformer_lens import HookedTransformer
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph, Node
-from babelgraph.load import ReplacementModel
+from babelgraph.load import Dictionary, ReplacementModel
 
 Prompt = str | Sequence[int] | torch.Tensor
 
@@ -204,57 +204,48 @@ def frozen_forward(
         run.writes.append(leaf)
         run.reads.append(torch.empty(0))
     run.embedding = emb.expand(batch, *emb.shape).clone().requires_grad_(requires_grad)
-    mlp_pre: dict[int, torch.Tensor] = {}
 
-    def hook_fn(activation: torch.Tensor, hook) -> torch.Tensor | None:
-        name: str = hook.name
-        result = None
-        if name in tr.frozen and not name.endswith("mlp.hook_post") and not name.endswith("mlp.hook_pre"):
-            result = tr.frozen[name].expand_as(activation)
-        elif name.endswith("mlp.hook_pre") and name in tr.frozen:
-            layer = int(name.split(".")[1])
-            if hooked.cfg.gated_mlp:
-                result = tr.frozen[name].expand_as(activation)  # gate branch held constant
-            else:
-                mlp_pre[layer] = activation
-        elif name.endswith("mlp.hook_post") and name in tr.frozen:
-            layer = int(name.split(".")[1])
-            pre0, post0 = tr.frozen[f"blocks.{layer}.mlp.hook_pre"], tr.frozen[name]
-            gate = torch.where(pre0 == 0, torch.zeros_like(pre0), post0 / pre0)
-            result = post0 + (mlp_pre.pop(layer) - pre0) * gate  # act(z)/z frozen: exact and linear
-        if name == "blocks.0.hook_resid_pre":
-            result = run.embedding
-        for k in by_read.get(name, []):
-            run.reads[k] = activation.flatten(start_dim=2)
-        if name in by_write:
-            k = by_write[name]
-            d = model.dictionaries[k]
-            out = run.writes[k]
-            if d.skip is not None:
-                out = out + run.reads[k] @ d.skip.T
-            result = out.reshape(activation.shape)
-        if name == "ln_final.hook_normalized":
-            run.final = activation
-        return result
-
-    names = set(tr.frozen) | set(by_read) | set(by_write) | {"blocks.0.hook_resid_pre", "ln_final.hook_normalized"}
-    # transcoder layers: the MLP's own output is replaced, so stop autograd from keeping its internals
+    # Hooks run in the order listed; one that returns a tensor replaces the activation for the next.
+    hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", lambda act, hook: run.embedding)]
+    for name, value in tr.frozen.items():
+        if name.endswith("mlp.hook_post"):
+            continue
+        if name.endswith("mlp.hook_pre") and not hooked.cfg.gated_mlp:
+            hooks.extend(_frozen_gate_hooks(name, value, tr.frozen[name.replace("hook_pre", "hook_post")]))
+        else:  # attention patterns, normalisation scales, the gate branch of a gated MLP
+            hooks.append((name, lambda act, hook, value=value: value.expand_as(act)))
     for d in model.dictionaries:
-        if d.is_transcoder:
-            names.add(f"blocks.{d.layer}.mlp.hook_pre")
-    transcoder_pre = {f"blocks.{d.layer}.mlp.hook_pre" for d in model.dictionaries if d.is_transcoder}
-
-    def dispatch(activation: torch.Tensor, hook) -> torch.Tensor | None:
-        if hook.name in transcoder_pre and hook.name not in tr.frozen:
-            return activation.detach()
-        return hook_fn(activation, hook)
+        if d.is_transcoder:  # the MLP's own output is replaced: keep autograd out of its internals
+            hooks.append((f"blocks.{d.layer}.mlp.hook_pre", lambda act, hook: act.detach()))
+    for k, d in enumerate(model.dictionaries):
+        hooks.append((d.read_hook, lambda act, hook, k=k: run.reads.__setitem__(k, act.flatten(start_dim=2))))
+    for k, d in enumerate(model.dictionaries):
+        hooks.append((d.write_hook, lambda act, hook, k=k, d=d: _write(run, k, d).reshape(act.shape)))
+    hooks.append(("ln_final.hook_normalized", lambda act, hook: setattr(run, "final", act)))
 
     with torch.set_grad_enabled(requires_grad):
-        logits = hooked.run_with_hooks(
-            tr.tokens.expand(batch, -1), fwd_hooks=[(lambda n: n in names, dispatch)], return_type="logits"
-        )
-    run.logits = logits
+        run.logits = hooked.run_with_hooks(tr.tokens.expand(batch, -1), fwd_hooks=hooks, return_type="logits")
     return run
+
+
+def _write(run: FrozenRun, k: int, d: Dictionary) -> torch.Tensor:
+    """What dictionary k writes: its frozen output (a leaf, where gradients are read) plus the linear skip."""
+    out = run.writes[k]
+    return out if d.skip is None else out + run.reads[k] @ d.skip.T
+
+
+def _frozen_gate_hooks(pre_name: str, pre0: torch.Tensor, post0: torch.Tensor) -> list[tuple[str, Callable]]:
+    """An MLP nonlinearity as a frozen elementwise gate ``act(z0)/z0``: exact at ``z0``, linear around it."""
+    gate = torch.where(pre0 == 0, torch.zeros_like(pre0), post0 / pre0)
+    current: list[torch.Tensor] = []
+
+    def keep_pre(act: torch.Tensor, hook) -> None:
+        current[:] = [act]
+
+    def linear_post(act: torch.Tensor, hook) -> torch.Tensor:
+        return post0 + (current.pop() - pre0) * gate
+
+    return [(pre_name, keep_pre), (pre_name.replace("hook_pre", "hook_post"), linear_post)]
 
 
 def demeaned_unembedding(model: ReplacementModel) -> torch.Tensor:

@@ -194,6 +194,9 @@ def load_model(
     if not placed:
         raise BabelgraphError("the dictionary list is empty: give at least one sae_lens dictionary")
     order = _hook_order(hooked)
+    for d in placed:
+        if d.read_hook not in order or d.write_hook not in order:
+            raise BabelgraphError(f"hook {d.read_hook!r} exists but this model's forward pass never runs it")
     placed.sort(key=lambda d: order[d.read_hook])
     seen: set[str] = set()
     for d in placed:
@@ -297,9 +300,17 @@ def _releases() -> Mapping[str, Any]:
 
 
 def _hook_order(model: HookedTransformer) -> dict[str, int]:
-    """Each hook's rank in the forward pass (hook_dict follows module registration, which follows execution
-    within a block; blocks are in order)."""
-    return {name: rank for rank, name in enumerate(model.hook_dict)}
+    """Each hook's rank in the forward pass, from a one-token run (registration order is not execution order:
+    a block registers ``hook_resid_pre`` after ``hook_mlp_out``)."""
+    order: dict[str, int] = {}
+
+    def record(activation: torch.Tensor, hook) -> None:
+        order.setdefault(hook.name, len(order))
+
+    with torch.no_grad():
+        token = torch.zeros(1, 1, dtype=torch.long, device=model.W_U.device)
+        model.run_with_hooks(token, fwd_hooks=[(lambda name: True, record)], return_type=None)
+    return order
 
 
 def _place(sae: SAE, model: HookedTransformer, key: str | int | None) -> Dictionary:
