@@ -44,8 +44,8 @@ def expected_adjacency(model_dir: str, tokens: list[int], logit_ids: torch.Tenso
     cfg = HookedTransformerConfig(**kw)
     model = HookedTransformer(cfg)
     sd = load_file(os.path.join(model_dir, "model.safetensors"))
-    own = model.state_dict()
-    model.load_state_dict({k: v.double() for k, v in sd.items() if k in own}, strict=False)
+    params = dict(model.named_parameters())
+    model.load_state_dict({k: v.double() for k, v in sd.items() if k in params}, strict=False)
     L, P = cfg.n_layers, len(tokens)
     tcs = [
         {k: v.double() for k, v in load_file(os.path.join(model_dir, "transcoders", f"layer_{l}.safetensors")).items()}

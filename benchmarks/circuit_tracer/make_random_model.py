@@ -9,7 +9,7 @@ when present a tiny word-level HF tokenizer is written to ``DIR/tokenizer/``; ot
 Directory format (see README.md in this folder):
 
   model_config.json            HookedTransformerConfig kwargs
-  model.safetensors            HookedTransformer.state_dict() (float32)
+  model.safetensors            HookedTransformer parameters (state_dict() minus buffers), float32
   bench_config.json            bos_token_id, transcoder hooks, d_transcoder, calibration info
   tokenizer/                   optional HF fast tokenizer (word level: "<bos>"=0, "<unk>"=1, "t{i}"=i)
   transcoders/layer_{l}.safetensors
@@ -84,7 +84,10 @@ def hooked_config(cfg_kwargs: dict, device: str):
 
 
 def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, torch.Tensor]:
-    """Fill every parameter of `model` from `gen` (CPU), by name. Buffers are kept."""
+    """Fill every parameter of `model` from `gen` (CPU), by name, in sorted-name order.
+
+    Only parameters are returned: buffers (attn.mask, attn.IGNORE) differ between
+    transformer_lens versions (3.9 keeps an empty lazy mask) and are not stored."""
     cfg = model.cfg
     D, H, dh, M, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.d_vocab
 
@@ -92,7 +95,7 @@ def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, t
         return torch.randn(*shape, generator=gen) * std
 
     sd = {}
-    for name, p in sorted(model.state_dict().items()):
+    for name, p in sorted(model.named_parameters()):
         shape = tuple(p.shape)
         leaf = name.split(".")[-1]
         if name == "embed.W_E":
@@ -115,9 +118,8 @@ def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, t
             t = 1.0 + (normal(shape, 0.1) if perturb else torch.zeros(shape))
         elif leaf in ("b", "b_Q", "b_K", "b_V", "b_O", "b_in", "b_out", "b_U"):
             t = normal(shape, 0.05) if perturb else torch.zeros(shape)
-        else:  # buffers (attention mask, IGNORE, ...) keep their values
-            sd[name] = p.detach().clone().cpu()
-            continue
+        else:
+            raise ValueError(f"no init rule for parameter {name}")
         sd[name] = t.to(torch.float32).contiguous()
     del V
     return sd
@@ -151,6 +153,15 @@ def write_tokenizer(out_dir: str, d_vocab: int) -> bool:
         return False
     tok = build_tokenizer(d_vocab)
     tok.save_pretrained(out_dir)
+    # transformers>=5 writes tokenizer_class "TokenizersBackend", unknown to transformers 4.x
+    # (circuit-tracer's venv); the 4.x/5.x-neutral name is PreTrainedTokenizerFast.
+    cfg_path = os.path.join(out_dir, "tokenizer_config.json")
+    if os.path.exists(cfg_path):
+        with open(cfg_path) as f:
+            tcfg = json.load(f)
+        tcfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+        with open(cfg_path, "w") as f:
+            json.dump(tcfg, f, indent=2)
     return True
 
 
@@ -174,7 +185,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gemma-scale", action="store_true",
                     help="26 layers, d_model 2304, 8x256 heads, d_mlp 9216, vocab 256000, 16384-wide "
-                         "transcoders (GPU only; ~17 GB of files)")
+                         "transcoders (GPU machine only: ~20 GB of files, ~12 GB RAM + GPU)")
     for k in PRESETS["default"]:
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=None)
     ap.add_argument("--act-fn", default="gelu_new", choices=["gelu_new", "gelu"])
@@ -203,7 +214,8 @@ def main(argv=None):
     cfg = hooked_config(cfg_kwargs, "cpu")
     model = HookedTransformer(cfg)
     sd = random_state_dict(model, gen, perturb=not a.no_perturb)
-    model.load_state_dict(sd, strict=True)
+    missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)  # no 2nd copy
+    assert not unexpected and all(k not in dict(model.named_parameters()) for k in missing)
     model.to(a.device)
     model.eval()
 

@@ -51,11 +51,7 @@ NODE_ORDER = (
 )
 
 
-def build_tokenizer_dir(model_dir: str, d_vocab: int, bos_id: int) -> str:
-    tok_dir = os.path.join(model_dir, "tokenizer")
-    if os.path.isdir(tok_dir) and os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
-        return tok_dir
-    # Same tokenizer make_random_model.py writes; needs a folder so TransformerLens can reload it.
+def _load_make_random_model():
     import importlib.util
     import sys
 
@@ -64,10 +60,43 @@ def build_tokenizer_dir(model_dir: str, d_vocab: int, bos_id: int) -> str:
     mod = importlib.util.module_from_spec(spec)
     sys.modules["make_random_model"] = mod
     spec.loader.exec_module(mod)
-    assert bos_id == mod.BOS_TOKEN_ID, "built-in tokenizer uses BOS id 0"
+    return mod
+
+
+def load_tokenizer(model_dir: str, d_vocab: int, bos_id: int):
+    """HF fast tokenizer, re-saved to a temp folder (TransformerLens reloads it by path).
+
+    Uses DIR/tokenizer/tokenizer.json (+ special_tokens_map.json) when present, whatever
+    transformers version wrote it; otherwise builds make_random_model's word-level one.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    tok = None
+    tok_dir = os.path.join(model_dir, "tokenizer")
+    tok_json = os.path.join(tok_dir, "tokenizer.json")
+    if os.path.exists(tok_json):
+        try:
+            special = {}
+            # transformers 4.x keeps special tokens in special_tokens_map.json, 5.x in
+            # tokenizer_config.json
+            for name in ("tokenizer_config.json", "special_tokens_map.json"):
+                sp = os.path.join(tok_dir, name)
+                if not os.path.exists(sp):
+                    continue
+                for k, v in json.load(open(sp)).items():
+                    if k in ("bos_token", "eos_token", "unk_token", "pad_token") and v is not None:
+                        special[k] = v["content"] if isinstance(v, dict) else v
+            tok = PreTrainedTokenizerFast(tokenizer_file=tok_json, model_max_length=1 << 30, **special)
+        except Exception as e:  # pragma: no cover - fall back to the built-in tokenizer
+            print(f"warning: could not load {tok_json}: {e!r}; building the default tokenizer")
+            tok = None
+    if tok is None:
+        mod = _load_make_random_model()
+        assert bos_id == mod.BOS_TOKEN_ID, "built-in tokenizer uses BOS id 0"
+        tok = mod.build_tokenizer(d_vocab)
     tmp = tempfile.mkdtemp(prefix="ct-tokenizer-")
-    mod.build_tokenizer(d_vocab).save_pretrained(tmp)
-    return tmp
+    tok.save_pretrained(tmp)
+    return PreTrainedTokenizerFast.from_pretrained(tmp)
 
 
 def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
@@ -102,7 +131,6 @@ def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
 
 def load_replacement_model(model_dir: str, device: str = "cpu"):
     from transformer_lens import HookedTransformerConfig
-    from transformers import PreTrainedTokenizerFast
     from circuit_tracer.replacement_model.replacement_model_transformerlens import (
         TransformerLensReplacementModel,
     )
@@ -119,16 +147,16 @@ def load_replacement_model(model_dir: str, device: str = "cpu"):
     kw["init_weights"] = False
     cfg = HookedTransformerConfig(**kw)
 
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(build_tokenizer_dir(model_dir, cfg.d_vocab, bos_id))
-    assert tokenizer.bos_token_id == bos_id
+    tokenizer = load_tokenizer(model_dir, cfg.d_vocab, bos_id)
+    assert bos_id in tokenizer.all_special_ids, (bos_id, tokenizer.all_special_ids)
 
     # Same steps as TransformerLensReplacementModel.from_config, with the weights loaded
     # before the MLP / unembed modules get wrapped by _configure_replacement_model.
     model = TransformerLensReplacementModel(cfg, tokenizer=tokenizer)
     sd = load_file(os.path.join(model_dir, "model.safetensors"))
-    own = model.state_dict()
-    sd = {k: v for k, v in sd.items() if k in own}
-    missing = [k for k, _ in model.named_parameters() if k not in sd]
+    params = dict(model.named_parameters())
+    sd = {k: v for k, v in sd.items() if k in params}  # buffers (attn.mask, IGNORE) are ignored
+    missing = [k for k in params if k not in sd]
     assert not missing, f"model.safetensors lacks parameters: {missing[:5]}"
     model.load_state_dict(sd, strict=False)
     model.to(device)
@@ -150,6 +178,7 @@ def main(argv=None):
     ap.add_argument("--max-feature-nodes", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--no-warmup", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="circuit-tracer phase timings to stderr")
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args(argv)
 
@@ -173,7 +202,7 @@ def main(argv=None):
             desired_logit_prob=a.desired_logit_prob,
             batch_size=a.batch_size,
             max_feature_nodes=a.max_feature_nodes,
-            verbose=False,
+            verbose=a.verbose,
         )
 
     warmup_s = None
