@@ -34,9 +34,9 @@ RUN_CT = HERE / "circuit_tracer" / "run_circuit_tracer.py"
 def load_bench_model(model_dir: Path, device: str):
     """The random model and its transcoders as a babelgraph ReplacementModel (sae_lens SkipTranscoders)."""
     import torch
-    from safetensors.torch import load_file
     from sae_lens import SkipTranscoder, SkipTranscoderConfig, Transcoder, TranscoderConfig
     from sae_lens.saes.sae import SAEMetadata
+    from safetensors.torch import load_file
     from transformer_lens import HookedTransformer, HookedTransformerConfig
     from transformers import PreTrainedTokenizerFast
 
@@ -60,7 +60,11 @@ def load_bench_model(model_dir: Path, device: str):
         cls, cfg_cls = (SkipTranscoder, SkipTranscoderConfig) if skip else (Transcoder, TranscoderConfig)
         tc = cls(
             cfg_cls(
-                d_in=d_model, d_sae=width, d_out=d_model, apply_b_dec_to_input=False, device=device,
+                d_in=d_model,
+                d_sae=width,
+                d_out=d_model,
+                apply_b_dec_to_input=False,
+                device=device,
                 metadata=SAEMetadata(
                     hook_name=f"blocks.{layer}.ln2.hook_normalized", hook_name_out=f"blocks.{layer}.hook_mlp_out"
                 ),
@@ -77,6 +81,8 @@ def worker(args: argparse.Namespace) -> None:
 
     import babelgraph as bg
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = load_bench_model(Path(args.model_dir), args.device)
     prompt = json.loads(Path(args.prompts).read_text())[args.index]
     bg.attribute(model, prompt[:8], batch_size=args.batch_size, progress=False)  # warm-up
@@ -148,6 +154,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=123, help="prompt seed")
     parser.add_argument("--circuit-tracer", default=None, help="python of a venv with circuit-tracer 0.5.0")
     parser.add_argument("--ct-batch-size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in both tools (default: torch's)")
     parser.add_argument("--json-out", default=None, help="write all results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prompts", help=argparse.SUPPRESS)
@@ -175,21 +182,46 @@ def main() -> None:
     for index, size in enumerate(args.sizes):
         graph_file = work / f"ours_{index}.safetensors"
         command = [
-            sys.executable, __file__, "--worker", "--model-dir", str(model_dir), "--prompts", str(prompt_file),
-            "--index", str(index), "--device", args.device, "--batch-size", str(args.batch_size),
-            "--save-graph", str(graph_file),
-        ]
+            sys.executable,
+            __file__,
+            "--worker",
+            "--model-dir",
+            str(model_dir),
+            "--prompts",
+            str(prompt_file),
+            "--index",
+            str(index),
+            "--device",
+            args.device,
+            "--batch-size",
+            str(args.batch_size),
+            "--save-graph",
+            str(graph_file),
+        ] + (["--threads", str(args.threads)] if args.threads else [])
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
-        print(f"babelgraph {size:4d} tokens: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
-              flush=True)
+        print(
+            f"babelgraph {size:4d} tokens: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
         results.append(result)
 
     if args.circuit_tracer:
         ct_file = work / "ct.safetensors"
         subprocess.run(
-            [args.circuit_tracer, str(RUN_CT), "--model-dir", str(model_dir), "--prompt-tokens", str(prompt_file),
-             "--out", str(ct_file), "--batch-size", str(args.ct_batch_size)],
+            [
+                args.circuit_tracer,
+                str(RUN_CT),
+                "--model-dir",
+                str(model_dir),
+                "--prompt-tokens",
+                str(prompt_file),
+                "--out",
+                str(ct_file),
+                "--batch-size",
+                str(args.ct_batch_size),
+            ]
+            + (["--threads", str(args.threads)] if args.threads else []),
             check=True,
         )
         ct_meta = json.loads(Path(str(ct_file).replace(".safetensors", ".json")).read_text())
@@ -197,15 +229,16 @@ def main() -> None:
             ct_seconds = ct_meta["prompts"][index]["seconds"]
             result["circuit_tracer_seconds"] = ct_seconds
             result["ratio_to_circuit_tracer"] = result["seconds"] / ct_seconds
-            result["agreement"] = compare_with_circuit_tracer(str(work / f"ours_{index}.safetensors"), str(ct_file),
-                                                              index)
+            result["agreement"] = compare_with_circuit_tracer(
+                str(work / f"ours_{index}.safetensors"), str(ct_file), index
+            )
 
     machine = {
         "date": time.strftime("%Y-%m-%d"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": args.threads or torch.get_num_threads(),
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "torch": torch.__version__,
     }

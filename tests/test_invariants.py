@@ -8,7 +8,7 @@ from _frozen import target_values, trace_of, with_source_added, zero_sources
 from conftest import MODELS, SAES, make_sae, make_transcoder
 
 import babelgraph as bg
-from babelgraph.attribute import frozen_forward
+from babelgraph.attribute import demeaned_logits, frozen_forward
 
 PROMPT = "the opposite of small is"
 
@@ -71,6 +71,10 @@ def test_frozen_model_reproduces_original_logits(case):
     original = model.model(tr.tokens[None])
     assert torch.allclose(run.logits, original, atol=1e-9, rtol=0)
     assert graph.n_edges > 0 and graph.node_counts()["feature"] > 0
+    if not model.model.cfg.output_logits_soft_cap or model.model.cfg.output_logits_soft_cap <= 0:
+        # the logits the targets measure are the model's own (de-meaned), final norm's gain and bias included
+        expected = original - original.mean(dim=-1, keepdim=True)
+        assert torch.allclose(demeaned_logits(model, run), expected, atol=1e-9, rtol=0)
 
 
 def test_completeness_rows_sum_to_pre_activations(case):

@@ -249,9 +249,15 @@ def _frozen_gate_hooks(pre_name: str, pre0: torch.Tensor, post0: torch.Tensor) -
 
 
 def demeaned_unembedding(model: ReplacementModel) -> torch.Tensor:
-    """``W_U`` minus its mean over the vocabulary: logit targets measure a token against the average token."""
+    """``[d_model, d_vocab]``: each logit's read direction at ``ln_final.hook_normalized``.
+
+    That hook comes before the final norm's gain, so the gain is folded in; de-meaning over the vocabulary
+    makes a logit target measure its token against the average token.
+    """
     w_u = model.model.W_U
-    return w_u - w_u.mean(dim=1, keepdim=True)
+    w_u = w_u - w_u.mean(dim=1, keepdim=True)
+    gain = getattr(model.model.ln_final, "w", None)
+    return w_u if gain is None else gain[:, None] * w_u
 
 
 def pre_activations(model: ReplacementModel, run: FrozenRun) -> list[torch.Tensor]:
@@ -260,9 +266,15 @@ def pre_activations(model: ReplacementModel, run: FrozenRun) -> list[torch.Tenso
 
 
 def demeaned_logits(model: ReplacementModel, run: FrozenRun) -> torch.Tensor:
-    """``[batch, pos, d_vocab]`` logits minus their mean over the vocabulary, bias included."""
+    """``[batch, pos, d_vocab]`` logits before any soft-capping, minus their mean over the vocabulary."""
     assert run.final is not None
-    logits = run.final @ model.model.W_U + model.model.b_U
+    residual = run.final
+    norm = model.model.ln_final
+    if getattr(norm, "w", None) is not None:
+        residual = residual * norm.w
+    if getattr(norm, "b", None) is not None:
+        residual = residual + norm.b
+    logits = residual @ model.model.W_U + model.model.b_U
     return logits - logits.mean(dim=-1, keepdim=True)
 
 
