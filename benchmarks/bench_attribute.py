@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--gemma-scale", action="store_true", help="26 layers, d_model 2304, 16k transcoders")
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=None, help="babelgraph's (default: its own)")
     parser.add_argument("--seed", type=int, default=123, help="prompt seed")
     parser.add_argument("--circuit-tracer", default=None, help="python of a venv with circuit-tracer 0.5.0")
     parser.add_argument("--ct-batch-size", type=int, default=512)
@@ -193,11 +193,10 @@ def main() -> None:
             str(index),
             "--device",
             args.device,
-            "--batch-size",
-            str(args.batch_size),
             "--save-graph",
             str(graph_file),
         ] + (["--threads", str(args.threads)] if args.threads else [])
+        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
         print(

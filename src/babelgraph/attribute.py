@@ -8,8 +8,11 @@ embeddings) that reproduces the original forward pass exactly. Then
     A[t, s] = a_s * (d_s . J^T w_t)
 
 where ``J^T w_t`` is one backward pass of that frozen model from target ``t``'s read direction ``w_t``, with the
-gradient stopped at every feature. Rows are computed ``batch_size`` at a time: one forward pass over ``batch_size``
-copies of the prompt, kept alive, and one backward pass per batch of targets.
+gradient stopped at every feature. Rows are computed up to ``batch_size`` at a time: the frozen model runs once
+(batch 1) on the prompt up to the targets' positions, and one backward pass with a batch of cotangents
+(``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target. This is DESIGN.md's "one forward
+pass on ``batch`` copies" without the copies: the same rows, with the forward pass's memory and time divided by
+the batch size.
 """
 
 from __future__ import annotations
@@ -369,80 +372,82 @@ class _Target:
     vector: torch.Tensor
 
 
-def _rows_for_chunk(
+def _backward_rows(
     model: ReplacementModel,
-    tr: Trace,
+    run: FrozenRun,
+    length: int,
     src: _Sources,
     sources: list[tuple[torch.Tensor, torch.Tensor]],
     targets: list[_Target],
-    clock: dict[str, float],
 ) -> torch.Tensor:
-    """Rows of A for a chunk of targets (``clock`` accumulates seconds per phase).
-
-    The frozen model runs once, on the prompt only up to the chunk's last target position (later tokens cannot
-    affect them), and one backward pass with batched cotangents (``is_grads_batched``) gives every row.
-    """
-    length = max(t.position for t in targets) + 1
-    prefix = tr.prefix(length)
-    tick = time.perf_counter()
-    run = frozen_forward(model, prefix, 1)
-    clock["forward"] += time.perf_counter() - tick
-    outputs, grads = [], []
-    for k in sorted({t.dict_index for t in targets}):
-        base = run.final if k < 0 else run.reads[k]
-        grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
-        rows_k = [b for b, t in enumerate(targets) if t.dict_index == k]
-        positions_k = [targets[b].position for b in rows_k]
-        grad[rows_k, 0, positions_k] = torch.stack([targets[b].vector for b in rows_k]).to(base.dtype)
-        outputs.append(base)
-        grads.append(grad)
-    deepest = max(t.dict_index for t in targets)
-    n_writes = len(model.dictionaries) if deepest < 0 else deepest
-    inputs = [run.embedding, *run.writes[:n_writes]]
-    tick = time.perf_counter()
-    gradients = torch.autograd.grad(outputs, inputs, grads, allow_unused=True, is_grads_batched=True)
-    clock["backward"] += time.perf_counter() - tick
-    tick = time.perf_counter()
-    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=run.embedding.dtype, device=run.embedding.device)
+    """Rows of A for targets that read at one place (one dictionary, or the logits), from a frozen run of the
+    prompt's first ``length`` tokens: one backward pass with batched cotangents (``is_grads_batched``)."""
+    k = targets[0].dict_index
+    base = run.final if k < 0 else run.reads[k]
+    grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
+    positions = [t.position for t in targets]
+    grad[range(len(targets)), 0, positions] = torch.stack([t.vector for t in targets]).to(base.dtype)
+    inputs = [run.embedding, *run.writes[: len(model.dictionaries) if k < 0 else k]]
+    gradients = torch.autograd.grad([base], inputs, [grad], retain_graph=True, allow_unused=True, is_grads_batched=True)
+    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=base.dtype, device=base.device)
     for (vectors, columns), gradient in zip(sources, gradients):
         if gradient is None:
             continue
         # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
         entries = torch.bmm(gradient[:, 0].transpose(0, 1), vectors[:length].transpose(1, 2))
         rows[:, columns[:length].flatten()] = entries.transpose(0, 1).reshape(len(targets), -1)
-    clock["entries"] += time.perf_counter() - tick
     return rows[:, :-1]
 
 
 class _RowComputer:
-    """Computes rows for any list of targets, in chunks of at most ``batch_size`` targets.
+    """Computes rows for any list of targets.
 
-    A chunk's cost is its number of targets times its prefix length (its last target's position) times its
-    depth (its deepest target's layer). So chunks hold targets of one dictionary (one depth), in order of
-    position (short prefixes for the early ones).
+    A row costs a backward pass through the frozen model from its target's read point (depth) over the prompt up
+    to its target's position (a token cannot be affected by later ones). So targets are cut into position
+    buckets; each bucket runs the frozen model once on its prefix, then one backward pass per dictionary (one
+    depth) of at most ``batch_size`` targets.
     """
 
     def __init__(self, model: ReplacementModel, tr: Trace, src: _Sources, batch_size: int, bar: tqdm) -> None:
         self.model, self.tr, self.src, self.batch_size, self.bar = model, tr, src, batch_size, bar
         self.sources = _source_vectors(model, tr, src)
-        self.clock = {"forward": 0.0, "backward": 0.0, "entries": 0.0}
+        self.clock = {"forward": 0.0, "backward": 0.0}
 
     def __call__(self, targets: list[_Target]) -> torch.Tensor:
         device = self.tr.embedding.device
         rows = torch.zeros(len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=device)
-        by_dict: dict[int, list[int]] = {}
-        for i, target in enumerate(targets):
-            by_dict.setdefault(target.dict_index, []).append(i)
-        for indices in by_dict.values():
-            indices.sort(key=lambda i: targets[i].position)
-            n_chunks = -(-len(indices) // self.batch_size)
-            size = -(-len(indices) // n_chunks)  # equal chunks: the same work, shorter early prefixes
-            for start in range(0, len(indices), size):
-                chunk = indices[start : start + size]
-                chosen = [targets[i] for i in chunk]
-                rows[chunk] = _rows_for_chunk(self.model, self.tr, self.src, self.sources, chosen, self.clock)
-                self.bar.update(len(chunk))
+        for bucket in self._buckets(targets):
+            length = max(targets[i].position for i in bucket) + 1
+            tick = time.perf_counter()
+            run = frozen_forward(self.model, self.tr.prefix(length), 1)
+            self.clock["forward"] += time.perf_counter() - tick
+            tick = time.perf_counter()
+            by_dict: dict[int, list[int]] = {}
+            for i in bucket:
+                by_dict.setdefault(targets[i].dict_index, []).append(i)
+            for indices in by_dict.values():
+                for start in range(0, len(indices), self.batch_size):
+                    chunk = indices[start : start + self.batch_size]
+                    chosen = [targets[i] for i in chunk]
+                    rows[chunk] = _backward_rows(self.model, run, length, self.src, self.sources, chosen)
+                    self.bar.update(len(chunk))
+            self.clock["backward"] += time.perf_counter() - tick
         return rows
+
+    def _buckets(self, targets: list[_Target]) -> list[list[int]]:
+        """Consecutive positions, closed when some dictionary has ``batch_size`` targets in the bucket."""
+        order = sorted(range(len(targets)), key=lambda i: targets[i].position)
+        buckets: list[list[int]] = []
+        counts: dict[int, int] = {}
+        for i in order:
+            target = targets[i]
+            new_position = not buckets or targets[buckets[-1][-1]].position != target.position
+            if not buckets or (new_position and max(counts.values()) >= self.batch_size):
+                buckets.append([])
+                counts = {}
+            buckets[-1].append(i)
+            counts[target.dict_index] = counts.get(target.dict_index, 0) + 1
+        return buckets
 
 
 def attribute(
@@ -452,7 +457,7 @@ def attribute(
     targets: Sequence[str | int] | None = None,
     max_n_logits: int = 10,
     desired_logit_prob: float = 0.95,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     max_feature_nodes: int | None = None,
     progress: bool = True,
 ) -> AttributionGraph:
@@ -464,6 +469,8 @@ def attribute(
     error node at their position, so every row still sums to its pre-activation.
     """
     started = time.perf_counter()
+    if batch_size is None:  # small backward passes suit a CPU's caches; a GPU wants wide ones
+        batch_size = 64 if model.device.type == "cpu" else 512
     if batch_size < 1:
         raise BabelgraphError("batch_size must be at least 1")
     tokens, has_bos = tokenize(model, prompt)

@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--max-n-logits", type=_positive, default=10, help="at most N logit targets (default 10)")
     build.add_argument("--desired-logit-prob", type=_probability, default=0.95, help="logit probability to cover")
     build.add_argument("--target", action="append", default=None, help="a logit target token (repeatable)")
-    build.add_argument("--batch-size", type=_positive, default=256, help="rows per backward pass (default 256)")
+    build.add_argument(
+        "--batch-size", type=_positive, default=None, help="rows per backward pass (default: 64 on CPU, 512 on GPU)"
+    )
     build.add_argument("--keep-unpruned", action="store_true", help="also save the unpruned graph")
     return parser
 
