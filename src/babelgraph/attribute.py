@@ -536,28 +536,35 @@ def _explore_by_influence(
     feature_target: Callable[[int], _Target],
     rows_for: Callable[[list[_Target]], torch.Tensor],
 ) -> tuple[list[int], torch.Tensor]:
-    """Give rows to the features with the most estimated influence on the logits, a batch at a time."""
-    from babelgraph.prune import influence, normalize_rows
+    """Give rows to the ``limit`` features with the most estimated influence on the logits, a batch at a time.
 
-    n, n_logits = src.n_features, len(logit_rows)
-    feature_rows = torch.zeros(n, src.n_columns, dtype=logit_rows.dtype, device=logit_rows.device)
-    visited = torch.zeros(n, dtype=torch.bool, device=logit_rows.device)
-    seed = torch.zeros(n + n_logits, dtype=logit_rows.dtype, device=logit_rows.device)
-    seed[n:] = logit_probs.to(seed)
-    while int(visited.sum()) < limit:
-        # each feature's influence on the logits through the rows known so far; rows are normalised by all
-        # their sources (errors and embeddings too), as in pruning
-        known = torch.cat([feature_rows, logit_rows])
-        square = torch.zeros(n + n_logits, n + n_logits, dtype=known.dtype, device=known.device)
-        square[:, :n] = known[:, :n]
-        estimate = influence(normalize_rows(square, known.abs().sum(1)), seed)[:n]
+    The estimate is the influence of pruning (rows normalised by all their sources) through the rows computed so
+    far. Only computed rows are stored, so memory is ``limit x columns``, never ``features x columns``.
+    """
+    n = src.n_features
+    device, dtype = logit_rows.device, logit_rows.dtype
+    rows = torch.zeros(limit, src.n_columns, dtype=dtype, device=device)
+    order = torch.zeros(limit, dtype=torch.long, device=device)
+    visited = torch.zeros(n, dtype=torch.bool, device=device)
+    first = logit_probs.to(dtype) @ (logit_rows[:, :n].abs() / logit_rows.abs().sum(1, keepdim=True).clamp_min(1e-30))
+    done = 0
+    while done < limit:
+        known = rows[:done, :n].abs() / rows[:done].abs().sum(1, keepdim=True).clamp_min(1e-30)
+        estimate, term = first.clone(), first
+        for _ in range(src.n_dicts + 1):  # the graph is a DAG as deep as the dictionaries
+            term = term[order[:done]] @ known
+            if not bool(term.any()):
+                break
+            estimate += term
         estimate[visited] = -1.0
-        take = min(batch, limit - int(visited.sum()))
+        take = min(batch, limit - done)
         chosen = torch.topk(estimate, take).indices
-        feature_rows[chosen] = rows_for([feature_target(int(i)) for i in chosen])
+        rows[done : done + take] = rows_for([feature_target(int(i)) for i in chosen])
+        order[done : done + take] = chosen
         visited[chosen] = True
-    selected = torch.nonzero(visited).flatten().tolist()
-    return selected, feature_rows
+        done += take
+    ranked = torch.argsort(order)  # graph order (dictionary, position, feature), not exploration order
+    return order[ranked].tolist(), rows[ranked]
 
 
 def _assemble(
@@ -565,7 +572,7 @@ def _assemble(
     tr: Trace,
     src: _Sources,
     selected: list[int],
-    feature_rows: torch.Tensor,
+    feature_rows: torch.Tensor,  # one per selected feature, in the same order
     logit_rows: torch.Tensor,
     logit_ids: torch.Tensor,
     logit_probs: torch.Tensor,
@@ -574,11 +581,11 @@ def _assemble(
     """Lay out nodes (features, errors, embeddings, logits) and the square adjacency matrix."""
     strings = token_strings(model, tr.tokens)
     n_pos, n_dicts = src.n_positions, src.n_dicts
-    sel = torch.tensor(selected, dtype=torch.long)
-    unselected = torch.ones(src.n_features, dtype=torch.bool)
+    sel = torch.tensor(selected, dtype=torch.long, device=feature_rows.device)
+    unselected = torch.ones(src.n_features, dtype=torch.bool, device=feature_rows.device)
     unselected[sel] = False
     # columns: selected features, errors (+ folded unselected features), embeddings
-    raw_rows = torch.cat([feature_rows[sel], logit_rows])
+    raw_rows = torch.cat([feature_rows, logit_rows])
     error_block = raw_rows[:, src.n_features : src.error_column(n_dicts, 0)].clone()
     if unselected.any():
         cols = torch.nonzero(unselected).flatten()
