@@ -90,7 +90,9 @@ def worker(args: argparse.Namespace) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    graph = bg.attribute(model, prompt, batch_size=args.batch_size, progress=False)
+    graph = bg.attribute(
+        model, prompt, batch_size=args.batch_size, max_feature_nodes=args.max_feature_nodes, progress=False
+    )
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=123, help="prompt seed")
     parser.add_argument("--circuit-tracer", default=None, help="python of a venv with circuit-tracer 0.5.0")
     parser.add_argument("--ct-batch-size", type=int, default=512)
+    parser.add_argument("--max-feature-nodes", type=int, default=None, help="babelgraph's exploration limit")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in both tools (default: torch's)")
     parser.add_argument("--json-out", default=None, help="write all results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -197,6 +200,7 @@ def main() -> None:
             str(graph_file),
         ] + (["--threads", str(args.threads)] if args.threads else [])
         command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+        command += ["--max-feature-nodes", str(args.max_feature_nodes)] if args.max_feature_nodes else []
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
         print(
