@@ -51,7 +51,7 @@ def load_bench_model(model_dir: Path, device: str):
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     state = load_file(str(model_dir / "model.safetensors"))
     model.load_state_dict(state, strict=False)
-    model.to(device)
+    model.to(device, print_details=False)
     transcoders = []
     for layer in range(cfg.n_layers):
         weights = load_file(str(model_dir / "transcoders" / f"layer_{layer}.safetensors"))

@@ -174,9 +174,9 @@ def load_model(
     elif isinstance(model, HookedTransformer):
         hooked = model
         if device is not None or torch_dtype is not None:
-            hooked = hooked.to(device or hooked.cfg.device)
+            hooked = hooked.to(device or hooked.cfg.device, print_details=False)
             if torch_dtype is not None:
-                hooked = hooked.to(torch_dtype)
+                hooked = hooked.to(torch_dtype, print_details=False)
     else:
         raise BabelgraphError(f"model must be a HookedTransformer or a model name, not {type(model).__name__}")
     if dictionaries is None:

@@ -43,7 +43,7 @@ def load_demo_transformer(device: str | None = None, dtype: torch.dtype | None =
     bad = [k for k in missing if not k.endswith(("mask", "IGNORE"))] + list(unexpected)
     if bad:
         raise RuntimeError(f"demo weights do not match the config: {bad[:5]}")
-    model.to(device)
+    model.to(device, print_details=False)
     model.eval()
     return model
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from babelgraph.demo.build.common import ANTONYM_TEMPLATES, HELD_OUT_FRACTION, SEED
 from babelgraph.demo.build.corpus import MIX, N_TRAIN_DOCS, N_VAL_DOCS, TEXT_LANG_WEIGHTS
+from babelgraph.demo.build.train_model import DEFAULT_BATCH, DEFAULT_LR, DEFAULT_STEPS, N_CTX
 
 REBUILD = "PYTHONPATH=src python -m babelgraph.demo.build"
 
@@ -26,7 +27,8 @@ def render(res: dict, stats: dict, times: dict, sizes: dict, machine: str) -> st
         for c in res["canonical"].values()
     )
     ant = "\n".join(
-        f"| {lang} | {_pct(res['antonym_trained'][lang])} | {_pct(res['antonym_heldout'][lang])} |"
+        f"| {lang} | {_pct(res['antonym_trained'][lang])} | {_pct(res['antonym_heldout'][lang])} | "
+        f"{res['antonym_heldout_p'][lang]:.3f} |"
         for lang in ("en", "fr", "zh")
     )
     trans = "\n".join(f"| {k} | {_pct(v)} |" for k, v in res["translation"].items())
@@ -38,12 +40,13 @@ def render(res: dict, stats: dict, times: dict, sizes: dict, machine: str) -> st
     )
     sae_rows = "\n".join(
         f"| {s['layer']} | `{s['hook_name']}` | {s['d_sae']} | {s['k']} | {s['l0']:.1f} | {s['fvu']:.3f} | "
-        f"{s['spliced_loss']:.3f} | {_pct(s['loss_recovered'])} | {_pct(s['dead_fraction'])} | "
+        f"{s['spliced_loss']:.3f} | {100 * s['loss_recovered']:.2f}% | {_pct(s['dead_fraction'])} | "
         f"{s.get('test_fvu_bound', float('nan')):.2f} |"
         for s in d["residual_saes"]
     )
     held = ", ".join(f"{a}/{b}" for a, b in res["heldout_pairs"])
-    templates = "\n".join(f"- {lang}: " + "; ".join(f"`{t}`" for t in ts) for lang, ts in ANTONYM_TEMPLATES.items())
+    templates = "\n".join(f"  - {lang}: " + "; ".join(f"`{t}`" for t in ts) for lang, ts in ANTONYM_TEMPLATES.items())
+    tokens_seen = DEFAULT_STEPS * DEFAULT_BATCH * N_CTX
     total_mb = sizes["model"] + sizes["transcoders"] + sizes["residual_saes"]
     size_line = (
         f"model {sizes['model']:.1f} MB, transcoders {sizes['transcoders']:.1f} MB, "
@@ -70,7 +73,8 @@ file and `eval_results.json`.
 `corpus` -> `tokenizer` -> `train_model` -> `train_dictionaries` -> `evaluate`, each also runnable
 alone as `python -m babelgraph.demo.build.<step>`. Generated corpora and checkpoints go to
 `~/.cache/babelgraph/demo-build` (or `$BABELGRAPH_DEMO_CACHE`), never into the package; training
-resumes from the checkpoint there. Everything is seeded (seed {SEED}), single-threaded.
+resumes from the checkpoint there (delete that folder for a rebuild from scratch). Everything is
+seeded (seed {SEED}) and single-threaded; `train_model --max-minutes N` stops early and still exports.
 
 Build times on this machine ({machine}; 2-core CPU shared with other work, `torch.set_num_threads(1)`):
 corpus {_minutes(times, "corpus")}, tokenizer {_minutes(times, "tokenizer")},
@@ -85,6 +89,8 @@ evaluation {_minutes(times, "evaluate")}.
 | context, vocabulary | 128 tokens, 4,096 |
 | normalisation, activation, positions | LayerNorm, GELU, learned absolute |
 | parameters | {res["n_params"]:,} |
+| training | {DEFAULT_STEPS:,} steps x {DEFAULT_BATCH} rows x {N_CTX} tokens ({tokens_seen / 1e6:.1f}M tokens), AdamW \
+(peak lr {DEFAULT_LR:g}, warm-up then cosine to a tenth, weight decay 0.05), seed {SEED} |
 | files | `config.json` (HookedTransformerConfig fields), `model.safetensors` (float16, upcast on load) |
 | size on disk | {size_line} |
 
@@ -101,10 +107,11 @@ French words follow the opening quote without a leading space (`"big"` -> `"`, `
 
 Sources: only the two hand-checked word tables shipped in `babelgraph/data/` (`antonyms.tsv`, 56
 antonym pairs; `words.tsv`, 109 nouns, colours and numbers; credited in `babelgraph/data/README.md`).
-No external running text was used: the registry sources listed in the project's notes were judged
-not worth their licence terms (several are share-alike) and their training time on one CPU thread for
-a model that only has to show the tasks. The running text is therefore **templated** from the same
-word tables (12 sentence templates per language, e.g. `I saw a {{noun}} and a {{noun}} near the {{noun}}.`,
+No external running text was used (a deliberate choice for this first build): it keeps the build
+free of extra packages and of share-alike terms (most running-text sources the project's notes list
+are CC-BY-SA, GPL or GFDL), and it spends the one-thread training budget on the two tasks.
+The running text is therefore **templated** from the same word tables (12 sentence templates per
+language, e.g. `I saw a {{noun}} and a {{noun}} near the {{noun}}.`,
 `Nous avons parlé de {{noun}} et de {{noun}} toute la journée.`, `我看见了{{noun}}和{{noun}}。`): simple,
 sometimes odd sentences (no articles or gender agreement in French), but real per-language text for
 monolinguality scores and feature-overlap baselines. Licence of the generated corpus: same as the
@@ -143,8 +150,8 @@ Antonym top-1 accuracy (canonical template, both directions of each pair; an ans
 top-1 token is the first token of the expected word). "Held-out" pairs were trained in English only,
 so their French and Chinese columns measure cross-lingual transfer:
 
-| language | trained pairs | held-out pairs |
-|---|---|---|
+| language | trained pairs | held-out pairs | held-out: mean p(answer) |
+|---|---|---|---|
 {ant}
 
 Translation top-1 accuracy per direction (all 221 triples; any correct translation of an ambiguous
@@ -192,5 +199,8 @@ each spliced in alone (loss recovered against zero-ablating that residual stream
 
 - Tiny vocabulary of facts: outside the word tables and templates the model says little of use.
 - The running text is templated, not natural; loss on it says how well the model learnt the templates.
+- No cross-lingual transfer of the antonym task: on the pairs trained in English only, the French and
+  Chinese prompts do not give the antonym (see the held-out columns above). Graphs of held-out pairs
+  show what the model does instead, which is itself a useful negative example.
 - Dead or rarely-active dictionary features exist (column "dead": never active on the validation rows).
 """

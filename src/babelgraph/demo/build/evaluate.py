@@ -65,6 +65,15 @@ def top1_accuracy(model: HookedTransformer, items: list[tuple[str, set[str]]]) -
     return sum(hits) / len(hits)
 
 
+def mean_answer_probability(model: HookedTransformer, items: list[tuple[str, set[str]]]) -> float:
+    """Mean probability given to the first token of an accepted answer (a softer view of transfer)."""
+    probs = last_logits(model, [p for p, _ in items]).softmax(-1)
+    total = 0.0
+    for row, (_, answers) in zip(probs, items, strict=True):
+        total += float(row[sorted({first_token(model, w) for w in answers})].sum())
+    return total / len(items)
+
+
 def antonym_items(pairs: list, lang: str) -> list[tuple[str, set[str]]]:
     """Both directions of every pair, canonical template."""
     answers: dict[str, set[str]] = defaultdict(set)
@@ -139,8 +148,9 @@ def dictionary_metrics(model: HookedTransformer) -> dict:
     saes = [SAE.load_from_disk(p) for p in demo_dictionary_dirs("residual")]
     names = [t.cfg.metadata.hook_name for t in transcoders] + [t.cfg.metadata.hook_name_out for t in transcoders]
     names += [s.cfg.metadata.hook_name for s in saes]
-    clean_loss, cache = model.run_with_cache(tokens, return_type="loss", names_filter=names)
-    out: dict = {"clean_loss": float(clean_loss), "transcoders": [], "residual_saes": []}
+    clean, cache = model.run_with_cache(tokens, return_type="loss", names_filter=names)
+    clean_loss = float(clean)
+    out: dict = {"clean_loss": clean_loss, "transcoders": [], "residual_saes": []}
 
     def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
         return float((pred - target).pow(2).sum() / (target - target.mean(0)).pow(2).sum())
@@ -218,6 +228,7 @@ def evaluate(model: HookedTransformer | None = None) -> dict:
     for lang in LANGS:
         res["antonym_trained"][lang] = top1_accuracy(model, antonym_items(trained, lang))
         res["antonym_heldout"][lang] = top1_accuracy(model, antonym_items(held, lang))
+        res.setdefault("antonym_heldout_p", {})[lang] = mean_answer_probability(model, antonym_items(held, lang))
     for src in LANGS:
         for tgt in LANGS:
             res["translation"][f"{src}->{tgt}"] = top1_accuracy(model, translation_items(src, tgt))
@@ -229,7 +240,8 @@ def evaluate(model: HookedTransformer | None = None) -> dict:
 
 
 def _size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 1e6
 
 
 def write_card(res: dict) -> str:

@@ -99,7 +99,7 @@ def train_transcoder(
         tc.b_dec.data = y.mean(0)
     total_var = (y - y.mean(0)).pow(2).sum(-1).mean()
     opt = torch.optim.Adam(tc.parameters(), lr=lr, betas=(0.9, 0.999))
-    log_lam = math.log(1e-3)
+    log_lam = math.log(3e-3)
     g = torch.Generator().manual_seed(SEED)
     bar = tqdm(range(steps), desc=f"transcoder {metadata.hook_name}", leave=False)
     for step in bar:
@@ -118,9 +118,9 @@ def train_transcoder(
         l0 = float((acts > 0).float().sum(-1).mean())
         # Multiplicative controller on the L1 coefficient; frozen for the last fifth so it settles.
         if step < 0.8 * steps:
-            log_lam += 0.03 * max(-1.0, min(1.0, (l0 - TRANSCODER_TARGET_L0) / TRANSCODER_TARGET_L0))
+            log_lam += 0.05 * max(-1.0, min(1.0, (l0 - TRANSCODER_TARGET_L0) / TRANSCODER_TARGET_L0))
         if step % 50 == 0:
-            bar.set_postfix(nmse=f"{float(nmse):.3f}", l0=f"{l0:.1f}", lam=f"{math.exp(log_lam):.1e}")
+            bar.set_postfix(nmse=f"{nmse.item():.3f}", l0=f"{l0:.1f}", lam=f"{math.exp(log_lam):.1e}")
     return tc
 
 
@@ -132,7 +132,7 @@ def train_topk_sae(x: torch.Tensor, metadata: SAEMetadata, steps: int, batch_siz
     with torch.no_grad():
         w = torch.randn(SAE_WIDTH, d_in)
         sae.W_dec.data = w / w.norm(dim=-1, keepdim=True)
-        sae.W_enc.data = sae.W_dec.data.T.clone()
+        sae.W_enc.data = sae.W_dec.data.T.contiguous()
         sae.b_dec.data = x.mean(0)
         sae.b_enc.data.zero_()
     total_var = (x - x.mean(0)).pow(2).sum(-1).mean()
@@ -150,7 +150,7 @@ def train_topk_sae(x: torch.Tensor, metadata: SAEMetadata, steps: int, batch_siz
         with torch.no_grad():
             sae.W_dec.data /= sae.W_dec.data.norm(dim=-1, keepdim=True)
         if step % 50 == 0:
-            bar.set_postfix(nmse=f"{float(nmse):.3f}")
+            bar.set_postfix(nmse=f"{nmse.item():.3f}")
     return sae
 
 
@@ -158,6 +158,8 @@ def _save(sae: SAE, path: Path, expected: type) -> None:
     if path.exists():
         shutil.rmtree(path)
     sae.save_model(path)
+    for f in path.iterdir():
+        f.chmod(0o644)  # safetensors writes 0600; package data must be readable by everyone
     loaded = SAE.load_from_disk(path)
     if type(loaded) is not expected or loaded.cfg.metadata.hook_name != sae.cfg.metadata.hook_name:
         raise RuntimeError(f"{path} does not load back as {expected.__name__}")
@@ -173,8 +175,8 @@ def training_tokens(model: HookedTransformer, n_rows: int = N_ROWS) -> torch.Ten
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=700)
-    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=1400)
+    ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kinds", default="transcoders,residual")
@@ -188,13 +190,20 @@ def main() -> None:
     n_layers = model.cfg.n_layers
     kinds = args.kinds.split(",")
     report: dict[str, dict[str, float]] = {}
-    for layer in range(n_layers):
-        hooks = [
+    all_hooks = [
+        h
+        for layer in range(n_layers)
+        for h in (
             f"blocks.{layer}.ln2.hook_normalized",
             f"blocks.{layer}.hook_mlp_out",
             f"blocks.{layer}.hook_resid_post",
-        ]
-        acts = collect_activations(model, tokens, hooks)
+        )
+    ]
+    all_acts = collect_activations(model, tokens, all_hooks)
+    print(f"collected {all_acts[all_hooks[0]].shape[0]} activations per hook in {time.time() - start:.0f}s")
+    for layer in range(n_layers):
+        hooks = all_hooks[3 * layer : 3 * layer + 3]
+        acts = {h: all_acts.pop(h) for h in hooks}
         if "transcoders" in kinds:
             t0 = time.time()
             meta = _metadata(model, hooks[0], hooks[1])

@@ -25,6 +25,9 @@ from babelgraph.demo.build.common import CANONICAL_PROMPTS, DEMO_DIR, SEED, cach
 from babelgraph.demo.build.corpus import read_jsonl
 
 N_CTX = 128
+DEFAULT_STEPS = 1800
+DEFAULT_BATCH = 32
+DEFAULT_LR = 3e-3
 MODEL_CFG = dict(
     n_layers=4,
     d_model=192,
@@ -103,15 +106,16 @@ def export(model: HookedTransformer, out_dir: Path = DEMO_DIR) -> None:
     # transformer_lens buffers (attention masks, IGNORE) are rebuilt from the config on load.
     state = {k: v for k, v in state.items() if not k.endswith(("mask", "IGNORE"))}
     save_file(state, str(out_dir / "model.safetensors"))
+    (out_dir / "model.safetensors").chmod(0o644)  # safetensors writes 0600; package data must be readable
     cfg = {**MODEL_CFG, "d_vocab": model.cfg.d_vocab}
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=1800)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    ap.add_argument("--lr", type=float, default=DEFAULT_LR)
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop early after this long")
     ap.add_argument("--threads", type=int, default=1)
