@@ -250,7 +250,10 @@ def _load_hub_model(name: str, device: str | torch.device | None, dtype: torch.d
     try:
         return HookedTransformer.from_pretrained_no_processing(official, **kwargs)
     except OSError as exc:
-        raise BabelgraphError(f"could not download {official!r} from the Hugging Face hub ({exc})") from None
+        raise BabelgraphError(
+            f"could not load {official!r} from the Hugging Face hub or its cache ({_one_line(exc)}); "
+            "check your connection, or use the bundled 'demo' model"
+        ) from None
 
 
 def _collect_saes(spec: DictionarySpec, device: str) -> list[tuple[str | int | None, SAE]]:
@@ -290,7 +293,18 @@ def _load_named(spec: str | Path, device: str) -> list[SAE]:
     missing = [i for i in wanted if i not in known]
     if missing:
         raise BabelgraphError(f"release {release!r} has no dictionary {missing[0]!r}; it has e.g. {known[:3]}")
-    return [SAE.from_pretrained(release, sae_id, device=device) for sae_id in wanted]
+    try:
+        return [SAE.from_pretrained(release, sae_id, device=device) for sae_id in wanted]
+    except OSError as exc:
+        raise BabelgraphError(
+            f"could not load release {release!r} from the hub or its cache ({_one_line(exc)})"
+        ) from None
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message squeezed onto one short line, for the CLI's one-line errors."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _releases() -> Mapping[str, Any]:
