@@ -147,8 +147,7 @@ def collect_transcoder_inputs(model, tokens: torch.Tensor, batch: int = 4) -> li
 def write_tokenizer(out_dir: str, d_vocab: int) -> bool:
     """Word-level fast tokenizer: "<bos>"=0, "<unk>"=1, "t{i}"=i. Returns False if libs are missing."""
     try:
-        from tokenizers import Tokenizer, models, pre_tokenizers, decoders  # noqa: F401
-        from transformers import PreTrainedTokenizerFast
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: F401
     except Exception:
         return False
     tok = build_tokenizer(d_vocab)

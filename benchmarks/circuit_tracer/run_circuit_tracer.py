@@ -27,7 +27,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 NODE_ORDER = (
@@ -130,10 +129,10 @@ def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
 
 
 def load_replacement_model(model_dir: str, device: str = "cpu"):
-    from transformer_lens import HookedTransformerConfig
     from circuit_tracer.replacement_model.replacement_model_transformerlens import (
         TransformerLensReplacementModel,
     )
+    from transformer_lens import HookedTransformerConfig
 
     with open(os.path.join(model_dir, "model_config.json")) as f:
         cfg_kwargs = json.load(f)
@@ -184,8 +183,8 @@ def main(argv=None):
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    from circuit_tracer import attribute
     import circuit_tracer
+    from circuit_tracer import attribute
 
     t_load = time.perf_counter()
     model = load_replacement_model(a.model_dir, a.device)
