@@ -197,11 +197,7 @@ def frozen_forward(
     errs = tr.errors if errors is None else errors
     emb = tr.embedding if embedding is None else embedding
     run = FrozenRun()
-    by_read: dict[str, list[int]] = {}
-    by_write: dict[str, int] = {}
     for k, d in enumerate(model.dictionaries):
-        by_read.setdefault(d.read_hook, []).append(k)
-        by_write[d.write_hook] = k
         const = acts[k] @ d.decoder + d.sae.b_dec + errs[k]
         leaf = const.expand(batch, *const.shape).clone().requires_grad_(requires_grad)
         run.writes.append(leaf)
