@@ -55,76 +55,39 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast.from_pretrained(folder)
 
 
+_SHAPE = {"n_layers": 3, "d_model": D_MODEL, "n_heads": 4, "d_head": 8, "d_mlp": 64, "d_vocab": 40, "n_ctx": 24}
+_ROTARY_RMS_GATED = {
+    "normalization_type": "RMS",
+    "positional_embedding_type": "rotary",
+    "rotary_dim": 8,
+    "gated_mlp": True,
+    "final_rms": True,
+}
+
+
 def gpt2_style(seed: int = 0, with_tokenizer: bool = True) -> HookedTransformer:
-    cfg = HookedTransformerConfig(
-        n_layers=3,
-        d_model=D_MODEL,
-        n_heads=4,
-        d_head=8,
-        d_mlp=64,
-        d_vocab=40,
-        n_ctx=24,
-        act_fn="gelu_new",
-        normalization_type="LN",
-        positional_embedding_type="standard",
-        dtype=torch.float64,
-        seed=seed,
-        model_name="tiny-gpt2",
+    """LayerNorm, GELU MLP, learned positional embeddings."""
+    return _build(
+        {"act_fn": "gelu_new", "normalization_type": "LN", "positional_embedding_type": "standard"},
+        seed,
+        "tiny-gpt2",
+        with_tokenizer,
     )
-    return _build(cfg, with_tokenizer)
 
 
 def llama_style(seed: int = 1, with_tokenizer: bool = True) -> HookedTransformer:
     """RMSNorm, rotary, gated SiLU MLP, grouped-query attention."""
-    cfg = HookedTransformerConfig(
-        n_layers=3,
-        d_model=D_MODEL,
-        n_heads=4,
-        d_head=8,
-        n_key_value_heads=2,
-        d_mlp=64,
-        d_vocab=40,
-        n_ctx=24,
-        act_fn="silu",
-        normalization_type="RMS",
-        positional_embedding_type="rotary",
-        rotary_dim=8,
-        gated_mlp=True,
-        final_rms=True,
-        dtype=torch.float64,
-        seed=seed,
-        model_name="tiny-llama",
-    )
-    return _build(cfg, with_tokenizer)
+    return _build({**_ROTARY_RMS_GATED, "act_fn": "silu", "n_key_value_heads": 2}, seed, "tiny-llama", with_tokenizer)
 
 
 def gemma_style(seed: int = 2, with_tokenizer: bool = True) -> HookedTransformer:
     """RMSNorm before and after each sublayer, gated GELU MLP, attention and logit soft-capping."""
-    cfg = HookedTransformerConfig(
-        n_layers=3,
-        d_model=D_MODEL,
-        n_heads=4,
-        d_head=8,
-        d_mlp=64,
-        d_vocab=40,
-        n_ctx=24,
-        act_fn="gelu_pytorch_tanh",
-        normalization_type="RMS",
-        positional_embedding_type="rotary",
-        rotary_dim=8,
-        gated_mlp=True,
-        final_rms=True,
-        use_normalization_before_and_after=True,
-        attn_scores_soft_cap=50.0,
-        output_logits_soft_cap=30.0,
-        dtype=torch.float64,
-        seed=seed,
-        model_name="tiny-gemma",
-    )
-    return _build(cfg, with_tokenizer)
+    gemma = {"use_normalization_before_and_after": True, "attn_scores_soft_cap": 50.0, "output_logits_soft_cap": 30.0}
+    return _build({**_ROTARY_RMS_GATED, **gemma, "act_fn": "gelu_pytorch_tanh"}, seed, "tiny-gemma", with_tokenizer)
 
 
-def _build(cfg: HookedTransformerConfig, with_tokenizer: bool) -> HookedTransformer:
+def _build(architecture: dict, seed: int, name: str, with_tokenizer: bool) -> HookedTransformer:
+    cfg = HookedTransformerConfig(**_SHAPE, **architecture, dtype=torch.float64, seed=seed, model_name=name)
     model = HookedTransformer(cfg, tokenizer=word_tokenizer() if with_tokenizer else None)
     generator = torch.Generator().manual_seed(cfg.seed or 0)
     with torch.no_grad():  # norms' weights and biases are 1/0 at init; make them matter
