@@ -6,7 +6,10 @@ The stages, each its own module, data flowing one way: ``load_model`` (load) -> 
 
 from babelgraph.attribute import attribute
 from babelgraph.errors import BabelgraphError
+from babelgraph.export import export
 from babelgraph.graph import AttributionGraph, Node
+from babelgraph.intervene import Edit, InterventionResult, intervene, save_sweep_plot, sweep
+from babelgraph.lens import LensResult, lens_task, logit_lens, save_lens_plot, save_lens_table
 from babelgraph.load import Dictionary, ReplacementModel, load_model
 from babelgraph.prune import graph_scores, prune
 
@@ -14,11 +17,22 @@ __all__ = [
     "AttributionGraph",
     "BabelgraphError",
     "Dictionary",
+    "Edit",
+    "InterventionResult",
+    "LensResult",
     "Node",
     "ReplacementModel",
     "attribute",
+    "export",
     "graph_scores",
+    "intervene",
+    "lens_task",
+    "logit_lens",
     "load_model",
     "prune",
+    "save_lens_plot",
+    "save_lens_table",
+    "save_sweep_plot",
+    "sweep",
 ]
 __version__ = "0.1.0"

@@ -68,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=_positive, default=None, help="rows per backward pass (default: 64 on CPU, 512 on GPU)"
     )
     build.add_argument("--keep-unpruned", action="store_true", help="also save the unpruned graph")
+    build.add_argument(
+        "--format", default=None, help="also export the pruned graph beside it: comma-separated html,graphml,gexf,json"
+    )
+
+    export = commands.add_parser("export", help="export a saved graph as HTML, GraphML, GEXF or Neuronpedia JSON")
+    export.add_argument("graph", help="a graph file written by `babelgraph build` (.safetensors)")
+    export.add_argument(
+        "--format",
+        default="html,graphml,json",
+        help="comma-separated html,graphml,gexf,json (default: html,graphml,json)",
+    )
+    export.add_argument("--out", default=None, help="output folder (default: the graph file's folder)")
+    _add_lens_and_intervene(commands)
     return parser
 
 
@@ -99,11 +112,15 @@ def _build(args: argparse.Namespace) -> None:
     pruned = bg.prune(graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold)
     done = time.perf_counter()
 
+    from babelgraph.export import export, parse_formats
+
+    formats = parse_formats(args.format) if args.format else []  # before the slow part: fail fast on a typo
     out = Path(args.out)
     stem = args.name or graph_stem(args.prompt)
     paths = [pruned.save(out / f"{stem}.safetensors")]
     if args.keep_unpruned:
         paths.append(graph.save(out / f"{stem}.unpruned.safetensors"))
+    paths += [export(pruned, out / f"{stem}.{fmt}", fmt) for fmt in formats]
 
     n_dicts = len(model.dictionaries)
     say(f"prompt: {args.prompt!r} ({len(graph.tokens)} tokens) on {model.name} with {n_dicts} dictionaries")
@@ -127,12 +144,133 @@ def _build(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from babelgraph.export import export, parse_formats
+    from babelgraph.graph import AttributionGraph
+
+    formats = parse_formats(args.format)
+    source = Path(args.graph)
+    graph = AttributionGraph.load(source)
+    out = Path(args.out) if args.out else source.parent
+    stem = source.name.removesuffix(".safetensors")
+    for fmt in formats:
+        print(export(graph, out / f"{stem}.{fmt}", fmt))
+
+
+def _add_lens_and_intervene(commands: argparse._SubParsersAction) -> None:
+    """The `lens` and `intervene` subcommands (logit lens, feature interventions)."""
+    lens = commands.add_parser("lens", help="logit lens: answer probabilities and entropy after every layer")
+    lens.add_argument("prompt", nargs="?", default=None, help="the prompt (or use --task)")
+    lens.add_argument("--answer", action="append", default=[], help="LABEL=WORD, e.g. zh=雪 (repeatable)")
+    lens.add_argument("--task", choices=["translation", "repetition", "antonym"], default=None, help="word-table mode")
+    lens.add_argument("--from", dest="source", default="fr", help="source language: en, fr or zh (default fr)")
+    lens.add_argument("--to", dest="target", default="zh", help="target language: en, fr or zh (default zh)")
+    lens.add_argument("--seed", type=int, default=0, help="seed for the demonstrations (default 0)")
+    lens.add_argument("--n-demos", type=int, default=4, help="demonstrations per prompt (default 4)")
+    lens.add_argument("--table-format", choices=["csv", "json"], default="csv", help="table format (default csv)")
+    lens.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    _add_model_arguments(lens)
+
+    syntax = "L{layer}:{feature}[,{feature}...][@{pos}[,{pos}...]]={value}"
+    intervene = commands.add_parser(
+        "intervene",
+        help="edit features and compare the next-token distribution",
+        description=f"Edits are {syntax}: model layer, features, token positions (negative from the end; default "
+        "every non-BOS position), value. E.g. --scale L3:1234@-1=-2 (suppress), --set L1:5,9=0, --add L2:7@3=4.",
+    )
+    intervene.add_argument("prompt", help="the prompt")
+    for op, meaning in (("scale", "multiply by"), ("set", "set to"), ("add", "add")):
+        intervene.add_argument(
+            f"--{op}", action="append", default=[], metavar="EDIT", help=f"{meaning} VALUE: {syntax} (repeatable)"
+        )
+    intervene.add_argument("--free-attention", action="store_true", help="run the real model, attention free")
+    intervene.add_argument("--top-k", type=_positive, default=10, help="tokens shown (default 10)")
+    intervene.add_argument("--sweep", default=None, help="START:STOP:N: replace every edit's value by each strength")
+    intervene.add_argument("--answer", action="append", default=[], help="word to track in a sweep (repeatable)")
+    intervene.add_argument("--out", default=DEFAULT_OUT, help=f"sweep plot folder (default: {DEFAULT_OUT})")
+    _add_model_arguments(intervene)
+
+
+def _lens(args: argparse.Namespace) -> None:
+    import babelgraph as bg
+    from babelgraph.lens import lens_task, logit_lens, save_lens_plot, save_lens_table
+
+    answers = {}
+    for item in args.answer:
+        label, sep, word = item.partition("=")
+        if not sep or not label.strip() or not word.strip():
+            raise BabelgraphError(f"cannot read --answer {item!r}: write LABEL=WORD, e.g. --answer zh=雪")
+        answers[label.strip()] = word.strip()
+    if (args.prompt is None) == (args.task is None):
+        raise BabelgraphError("give either a prompt (with --answer LABEL=WORD) or --task, not both or neither")
+    if args.prompt is not None and not answers:
+        raise BabelgraphError("give at least one --answer LABEL=WORD, e.g. --answer zh=雪 --answer en=snow")
+    model = bg.load_model(args.model, args.dictionaries, device=args.device, dtype=args.dtype)
+    if args.task is not None:
+        result = lens_task(model, args.task, args.source, args.target, args.n_demos, args.seed)
+        pair = f"{args.source}-{args.target}" if args.task == "translation" else args.target
+        stem = f"lens-{args.task}-{pair}"
+    else:
+        result = logit_lens(model, args.prompt, answers)
+        stem = "lens-" + graph_stem(args.prompt)
+    out = Path(args.out)
+    paths = [save_lens_plot(result, out / f"{stem}.png"), save_lens_table(result, out / f"{stem}.{args.table_format}")]
+    if not args.quiet:
+        print(f"{result.title} ({result.n_prompts} prompt{'s' if result.n_prompts > 1 else ''})")
+        print(result.format_table())
+    for path in paths:
+        print(path)
+
+
+def _intervene(args: argparse.Namespace) -> None:
+    import babelgraph as bg
+    from babelgraph.intervene import intervene, parse_edit, save_sweep_plot, sweep
+
+    edits = [parse_edit(text, op) for op in ("scale", "set", "add") for text in getattr(args, op)]
+    if not edits:
+        raise BabelgraphError("give at least one edit: --scale, --set or --add L{layer}:{feature}={value}")
+    strengths = None
+    if args.sweep is not None:
+        parts = args.sweep.split(":")
+        try:
+            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+        except (ValueError, IndexError):
+            raise BabelgraphError(f"cannot read --sweep {args.sweep!r}: write START:STOP:N, e.g. 0:6:7") from None
+        if len(parts) != 3 or n < 1:
+            raise BabelgraphError(f"cannot read --sweep {args.sweep!r}: write START:STOP:N with N >= 1")
+        if not args.answer:
+            raise BabelgraphError("a sweep needs at least one --answer WORD to track")
+        strengths = [start + (stop - start) * i / max(n - 1, 1) for i in range(n)]
+    model = bg.load_model(args.model, args.dictionaries, device=args.device, dtype=args.dtype)
+    options = {"freeze_attention": not args.free_attention}
+    if strengths is None:
+        result = intervene(model, args.prompt, edits, top_k=args.top_k, **options)
+        print(result.format())
+        return
+    import dataclasses
+
+    def factory(strength: float) -> list:
+        return [dataclasses.replace(e, value=strength) for e in edits]
+
+    swept = sweep(model, args.prompt, factory, strengths, args.answer, **options)
+    for i, strength in enumerate(swept.strengths):
+        probs = "  ".join(f"p({a})={swept.probabilities[a][i]:.4f}" for a in swept.probabilities)
+        print(f"{strength:8.3f}  {probs}  top {swept.top_tokens[i]!r}")
+    print(save_sweep_plot(swept, Path(args.out) / f"sweep-{graph_stem(args.prompt)}.png"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             _build(args)
+        elif args.command == "export":
+            _export(args)
+        elif args.command == "lens":
+            _lens(args)
+        elif args.command == "intervene":
+            _intervene(args)
     except BabelgraphError as exc:
         print(f"babelgraph: error: {exc}", file=sys.stderr)
         return 2
