@@ -1,0 +1,232 @@
+"""Feature overlap by layer: do parallel texts in two languages use the same features?
+
+For each language pair and dictionary, ``IoU = |S_A ∩ S_B| / |S_A ∪ S_B|`` where ``S`` is the set of features
+active anywhere (non-BOS) in a text, averaged over aligned pairs (line ``i`` of A with line ``i`` of B). The same
+measure on unrelated pairs (line ``i`` of A with line ``j != i`` of B, a seeded random derangement) is the
+baseline: shared features beyond it are evidence of language-independent representations (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babelgraph.errors import BabelgraphError
+from babelgraph.graph import atomic_path
+from babelgraph.load import ReplacementModel
+from babelgraph.reference import line_activations, reference_texts
+
+
+@dataclass
+class OverlapResult:
+    """Per language pair (``"en-fr"``) and dictionary: mean and standard deviation of the IoU over text pairs."""
+
+    model: str
+    languages: list[str]
+    dictionaries: list[str]
+    layers: list[int]
+    parallel_mean: dict[str, list[float]]
+    parallel_std: dict[str, list[float]]
+    baseline_mean: dict[str, list[float]]
+    baseline_std: dict[str, list[float]]
+    n_pairs: dict[str, int]
+    n_baseline_pairs: dict[str, int]
+    skipped: dict[str, int] = field(default_factory=dict)  # per language: lines that tokenize to nothing
+    baseline_seed: int = 0
+
+    @property
+    def pairs(self) -> list[str]:
+        return list(self.parallel_mean)
+
+    def rows(self) -> list[dict[str, float | int | str]]:
+        return [
+            {
+                "pair": pair,
+                "dictionary": name,
+                "layer": layer,
+                "parallel_mean": self.parallel_mean[pair][k],
+                "parallel_std": self.parallel_std[pair][k],
+                "baseline_mean": self.baseline_mean[pair][k],
+                "baseline_std": self.baseline_std[pair][k],
+                "n_pairs": self.n_pairs[pair],
+                "n_baseline_pairs": self.n_baseline_pairs[pair],
+            }
+            for pair in self.pairs
+            for k, (name, layer) in enumerate(zip(self.dictionaries, self.layers))
+        ]
+
+    def format_table(self) -> str:
+        lines = [f"{'pair':<7} {'layer':>5} {'parallel':>16} {'baseline':>16}"]
+        for row in self.rows():
+            parallel = f"{row['parallel_mean']:.3f} ± {row['parallel_std']:.3f}"
+            baseline = f"{row['baseline_mean']:.3f} ± {row['baseline_std']:.3f}"
+            lines.append(f"{row['pair']:<7} {row['layer']:>5} {parallel:>16} {baseline:>16}")
+        return "\n".join(lines)
+
+
+# ---- pure parts ---------------------------------------------------------------------------------------------
+def iou(a: set[int], b: set[int]) -> float:
+    """Intersection over union; two empty sets share nothing, so 0.0 (not evidence of overlap)."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def mean_iou(
+    sets_a: Sequence[Sequence[set[int]] | None],
+    sets_b: Sequence[Sequence[set[int]] | None],
+    pairing: Sequence[int],
+) -> tuple[list[float], list[float], int]:
+    """Per-layer mean and (population) standard deviation of the IoU of ``sets_a[i]`` with ``sets_b[pairing[i]]``.
+
+    ``sets_x[i]`` is one set per layer, or ``None`` for a text that tokenized to nothing: such pairs are left out.
+    Returns ``(means, stds, number of pairs used)``; with no pairs the means and stds are NaN.
+    """
+    values: list[list[float]] = []
+    for i, j in enumerate(pairing):
+        a, b = sets_a[i], sets_b[j]
+        if a is None or b is None:
+            continue
+        if len(a) != len(b):
+            raise BabelgraphError("both texts need one feature set per layer")
+        values.append([iou(x, y) for x, y in zip(a, b)])
+    if not values:
+        n_layers = next((len(s) for s in [*sets_a, *sets_b] if s is not None), 0)
+        return [math.nan] * n_layers, [math.nan] * n_layers, 0
+    means = [sum(column) / len(column) for column in zip(*values)]
+    stds = [math.sqrt(sum((v - m) ** 2 for v in column) / len(column)) for column, m in zip(zip(*values), means)]
+    return means, stds, len(values)
+
+
+def derangement(n: int, seed: int) -> list[int]:
+    """A seeded random permutation with no fixed point (Sattolo's cycle), so no line meets its own translation."""
+    order = list(range(n))
+    rng = random.Random(seed)
+    for i in range(n - 1, 0, -1):
+        j = rng.randrange(i)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+# ---- the measurement ----------------------------------------------------------------------------------------
+def active_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[int]] | None]:
+    """Per line: per dictionary, the features active at any non-BOS position (``None`` for an empty line)."""
+    out: list[list[set[int]] | None] = [None] * len(lines)
+    for index, _tokens, start, acts in line_activations(model, lines):
+        out[index] = [set((a[start:] > 0).any(dim=0).nonzero().flatten().tolist()) for a in acts]
+    return out
+
+
+def feature_overlap(
+    model: ReplacementModel, texts: Mapping[str, Sequence[str]] | None = None, baseline_seed: int = 0
+) -> OverlapResult:
+    """IoU of active feature sets per dictionary for every language pair, parallel texts against a baseline.
+
+    ``texts`` maps languages to aligned lines (line ``i`` says the same in each); default: the shipped
+    reference text.
+    """
+    texts = reference_texts() if texts is None else texts
+    languages = list(texts)
+    if len(languages) < 2:
+        raise BabelgraphError("feature overlap compares languages: give texts in at least two")
+    counts = {lang: len(texts[lang]) for lang in languages}
+    if len(set(counts.values())) != 1:
+        shown = ", ".join(f"{lang} {n}" for lang, n in counts.items())
+        raise BabelgraphError(f"parallel texts must have the same number of lines in every language ({shown})")
+    n = counts[languages[0]]
+    if n < 2:
+        raise BabelgraphError("give at least two aligned lines per language (the baseline pairs unrelated lines)")
+    sets = {lang: active_sets(model, texts[lang]) for lang in languages}
+    result = OverlapResult(
+        model=model.name,
+        languages=languages,
+        dictionaries=[d.name for d in model.dictionaries],
+        layers=[d.layer for d in model.dictionaries],
+        parallel_mean={},
+        parallel_std={},
+        baseline_mean={},
+        baseline_std={},
+        n_pairs={},
+        n_baseline_pairs={},
+        skipped={lang: sum(s is None for s in sets[lang]) for lang in languages},
+        baseline_seed=baseline_seed,
+    )
+    for x, a in enumerate(languages):
+        for b in languages[x + 1 :]:
+            pair = f"{a}-{b}"
+            mean, std, used = mean_iou(sets[a], sets[b], range(n))
+            result.parallel_mean[pair], result.parallel_std[pair], result.n_pairs[pair] = mean, std, used
+            shuffled = derangement(n, baseline_seed)
+            mean, std, used = mean_iou(sets[a], sets[b], shuffled)
+            result.baseline_mean[pair], result.baseline_std[pair], result.n_baseline_pairs[pair] = mean, std, used
+    return result
+
+
+# ---- output -------------------------------------------------------------------------------------------------
+def save_overlap_table(result: OverlapResult, path: str | Path) -> Path:
+    """Write the per-pair, per-layer rows as CSV, or as JSON (with counts and settings) when the suffix is .json."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".json"):
+        raise BabelgraphError(f"overlap table {path.name!r}: use a .csv or .json suffix")
+    rows = result.rows()
+    with atomic_path(path) as tmp:
+        if path.suffix == ".json":
+            payload = {
+                "model": result.model,
+                "languages": result.languages,
+                "baseline_seed": result.baseline_seed,
+                "skipped_lines": result.skipped,
+                "rows": [{k: _json_number(v) for k, v in row.items()} for row in rows],
+            }
+            tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+        else:
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    return path
+
+
+def _json_number(value: float | int | str) -> float | int | str | None:
+    """NaN (no usable pairs) becomes JSON null instead of the invalid token NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
+    """PNG: one panel per language pair, parallel and baseline IoU per layer with ±1 std bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    pairs = result.pairs
+    fig, axes = plt.subplots(
+        1, len(pairs), figsize=(3.2 * len(pairs) + 0.6, 3.2), sharey=True, squeeze=False, constrained_layout=True
+    )
+    x = list(range(len(result.layers)))
+    for ax, pair in zip(axes[0], pairs):
+        for label, means, stds, color in (
+            ("parallel", result.parallel_mean[pair], result.parallel_std[pair], "tab:blue"),
+            ("baseline", result.baseline_mean[pair], result.baseline_std[pair], "tab:gray"),
+        ):
+            low = [max(0.0, m - s) for m, s in zip(means, stds)]
+            high = [min(1.0, m + s) for m, s in zip(means, stds)]
+            ax.plot(x, means, marker="o", color=color, label=label)
+            ax.fill_between(x, low, high, color=color, alpha=0.2)
+        ax.set_title(f"{pair} ({result.n_pairs[pair]} pairs)", fontsize=9)
+        ax.set_xticks(x)
+        ax.set_xticklabels([str(layer) for layer in result.layers])
+        ax.set_xlabel("layer")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("IoU of active features")
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"feature overlap by layer: {result.model}", fontsize=10)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,142 @@
+"""Reference-text feature statistics and feature overlap by layer: pure parts by hand, the rest on the demo."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+import pytest
+import torch
+
+import babelgraph as bg
+from babelgraph import reference
+from babelgraph.attribute import tokenize, trace
+from babelgraph.cli import main
+from babelgraph.overlap import derangement, feature_overlap, iou, mean_iou, save_overlap_plot, save_overlap_table
+from babelgraph.reference import feature_statistics, reference_texts
+
+
+@functools.lru_cache(maxsize=1)
+def demo() -> bg.ReplacementModel:
+    return bg.load_model("demo")
+
+
+@pytest.fixture(autouse=True)
+def private_cache_one_thread(tmp_path, monkeypatch):
+    """Cache in a tmp folder; one torch thread, since two threads on a busy shared CPU can run 30x slower."""
+    monkeypatch.setenv("BABELGRAPH_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---- pure parts ---------------------------------------------------------------------------------------------
+def test_iou_known_answers():
+    assert iou({1, 2, 3}, {2, 3, 4}) == 0.5
+    assert iou({1}, {1}) == 1.0
+    assert iou({1}, {2}) == 0.0
+    assert iou(set(), set()) == 0.0
+    assert iou({1, 2, 3, 4}, {1}) == 0.25
+
+
+def test_mean_iou_averages_per_layer_and_skips_empty_texts():
+    sets_a = [[{1, 2}, {1}], [{3}, set()], None]
+    sets_b = [[{1, 2}, {2}], [{3, 4}, {5}], [{1}, {1}]]
+    means, stds, used = mean_iou(sets_a, sets_b, range(3))
+    assert used == 2
+    assert means == pytest.approx([0.75, 0.0])
+    assert stds == pytest.approx([0.25, 0.0])
+    means, stds, used = mean_iou(sets_a, sets_b, [0, 0, 2])  # both texts of A against B's first
+    assert used == 2 and means == pytest.approx([0.5, 0.0]) and stds == pytest.approx([0.5, 0.0])
+    means, _, used = mean_iou([None], [[{1}]], [0])
+    assert used == 0 and all(math.isnan(m) for m in means)
+
+
+def test_derangement_has_no_fixed_point_and_is_seeded():
+    for n in (2, 3, 10, 309):
+        order = derangement(n, seed=0)
+        assert sorted(order) == list(range(n))
+        assert all(i != j for i, j in enumerate(order))
+    assert derangement(50, 1) == derangement(50, 1)
+
+
+def test_reference_texts_are_aligned_and_unknown_language_fails():
+    texts = reference_texts()
+    assert set(texts) == {"en", "fr", "zh"}
+    assert len({len(lines) for lines in texts.values()}) == 1 and 200 <= len(texts["en"]) <= 400
+    with pytest.raises(bg.BabelgraphError, match="no reference text"):
+        reference_texts(["en", "xx"])
+
+
+# ---- on the demo model --------------------------------------------------------------------------------------
+def test_feature_statistics_monolinguality_cache_and_contexts(tmp_path, monkeypatch):
+    model = demo()
+    features = [(k, i) for k in range(len(model.dictionaries)) for i in range(0, 1024, 97)]
+    stats = feature_statistics(model, features, top_k=4)
+    for f in features:
+        s = stats[f]
+        for lang, mean in s.mean_activation.items():
+            others = [m for o, m in s.mean_activation.items() if o != lang]
+            assert s.monolinguality[lang] == pytest.approx(mean - sum(others) / len(others))
+            values = [c.activation for c in s.top_contexts[lang]]
+            assert values == sorted(values, reverse=True) and len(values) <= 4
+    assert list((tmp_path / "cache" / "reference").glob("*.safetensors"))
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the second call should read the cache")
+
+    monkeypatch.setattr(reference, "_compute", no_recompute)
+    assert feature_statistics(model, features, top_k=4) == stats
+
+    f, lang = next((f, lang) for f in features for lang in ("en", "fr", "zh") if stats[f].top_contexts[lang])
+    context = stats[f].top_contexts[lang][0]
+    tokens, has_bos = tokenize(model, context.text)
+    direct = trace(model, tokens, has_bos).activations[f[0]][context.position, f[1]]
+    assert context.activation == pytest.approx(float(direct), rel=1e-4, abs=1e-5)
+    assert context.token == model.model.tokenizer.decode([int(tokens[context.position])])
+
+
+def test_feature_statistics_rejects_bad_input():
+    with pytest.raises(bg.BabelgraphError, match="out of range"):
+        feature_statistics(demo(), [(99, 0)])
+    with pytest.raises(bg.BabelgraphError, match="at least two"):
+        feature_statistics(demo(), [(0, 0)], languages=["en"])
+
+
+def test_feature_overlap_on_demo(tmp_path):
+    result = feature_overlap(demo())
+    assert result.pairs == ["en-fr", "en-zh", "fr-zh"]
+    values = [v for table in (result.parallel_mean, result.baseline_mean) for row in table.values() for v in row]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    parallel = [v for row in result.parallel_mean.values() for v in row]
+    baseline = [v for row in result.baseline_mean.values() for v in row]
+    assert sum(parallel) / len(parallel) > sum(baseline) / len(baseline)
+    table = json.loads(save_overlap_table(result, tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert len(table["rows"]) == 3 * len(demo().dictionaries)
+    assert save_overlap_table(result, tmp_path / "o.csv").read_text().startswith("pair,dictionary,layer")
+    assert save_overlap_plot(result, tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_feature_overlap_skips_empty_lines_and_rejects_mismatched_counts():
+    texts = {"en": ["The sun is hot.", "   ", "The moon is cold."], "fr": ["Ici, soleil.", "Ici, eau.", "Ici, lune."]}
+    result = feature_overlap(demo(), texts)
+    assert result.skipped == {"en": 1, "fr": 0} and result.n_pairs["en-fr"] == 2
+    with pytest.raises(bg.BabelgraphError, match="same number of lines"):
+        feature_overlap(demo(), {"en": ["a b", "c d"], "fr": ["e f"]})
+
+
+def test_cli_overlap(tmp_path, capsys):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    texts = reference_texts(["en", "zh"])
+    for lang, lines in texts.items():
+        (folder / f"{lang}.txt").write_text("\n".join(lines[:40]) + "\n", encoding="utf-8")
+    assert main(["overlap", "--languages", "en,zh", "--texts-dir", str(folder), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "en-zh" in out and "parallel" in out
+    for suffix in ("png", "csv", "json"):
+        assert (tmp_path / f"overlap-en-zh.{suffix}").is_file()
+    assert main(["overlap", "--languages", "en,de", "--out", str(tmp_path)]) == 2
+    assert "no reference text" in capsys.readouterr().err
