@@ -5,6 +5,7 @@ The stages, each its own module, data flowing one way: ``load_model`` (load) -> 
 """
 
 from babelgraph.attribute import attribute
+from babelgraph.compare import Comparison, FeatureInfo, compare, comparison_graph, tag_features
 from babelgraph.errors import BabelgraphError
 from babelgraph.export import export
 from babelgraph.graph import AttributionGraph, Node
@@ -16,13 +17,17 @@ from babelgraph.prune import graph_scores, prune
 __all__ = [
     "AttributionGraph",
     "BabelgraphError",
+    "Comparison",
     "Dictionary",
     "Edit",
+    "FeatureInfo",
     "InterventionResult",
     "LensResult",
     "Node",
     "ReplacementModel",
     "attribute",
+    "compare",
+    "comparison_graph",
     "export",
     "graph_scores",
     "intervene",
@@ -34,5 +39,6 @@ __all__ = [
     "save_lens_table",
     "save_sweep_plot",
     "sweep",
+    "tag_features",
 ]
 __version__ = "0.1.0"

@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", default=None, help="output folder (default: the graph file's folder)")
     _add_lens_and_intervene(commands)
+    _add_overlap(commands)
+    from babelgraph.compare_cli import add_compare_parser
+
+    add_compare_parser(commands, _add_model_arguments)
     return parser
 
 
@@ -259,6 +263,49 @@ def _intervene(args: argparse.Namespace) -> None:
     print(save_sweep_plot(swept, Path(args.out) / f"sweep-{graph_stem(args.prompt)}.png"))
 
 
+def _add_overlap(commands: argparse._SubParsersAction) -> None:
+    """The `overlap` subcommand: feature overlap by layer on parallel texts, against a shuffled baseline."""
+    overlap = commands.add_parser("overlap", help="feature overlap (IoU) by layer on parallel texts vs a baseline")
+    overlap.add_argument("--languages", default="en,fr,zh", help="comma-separated languages (default en,fr,zh)")
+    overlap.add_argument(
+        "--texts-dir", default=None, help="folder with {lang}.txt, one aligned text per line (default: shipped text)"
+    )
+    overlap.add_argument("--seed", type=int, default=0, help="seed for the baseline's shuffled pairs (default 0)")
+    overlap.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    _add_model_arguments(overlap)
+
+
+def _overlap(args: argparse.Namespace) -> None:
+    import babelgraph as bg
+    from babelgraph.overlap import feature_overlap, save_overlap_plot, save_overlap_table
+    from babelgraph.reference import reference_texts
+
+    languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+    if args.texts_dir is None:
+        texts = reference_texts(languages)
+    else:
+        texts = {}
+        for lang in languages:
+            file = Path(args.texts_dir) / f"{lang}.txt"
+            if not file.is_file():
+                raise BabelgraphError(f"no {file}: --texts-dir needs one {{lang}}.txt per language")
+            texts[lang] = file.read_text(encoding="utf-8").splitlines()
+    model = bg.load_model(args.model, args.dictionaries, device=args.device, dtype=args.dtype)
+    result = feature_overlap(model, texts, baseline_seed=args.seed)
+    out = Path(args.out)
+    stem = "overlap-" + "-".join(languages)
+    paths = [save_overlap_plot(result, out / f"{stem}.png")]
+    paths += [save_overlap_table(result, out / f"{stem}.{suffix}") for suffix in ("csv", "json")]
+    if not args.quiet:
+        skipped = sum(result.skipped.values())
+        print(f"feature overlap on {model.name}: IoU of active features, parallel vs baseline (mean ± std)")
+        print(result.format_table())
+        if skipped:
+            print(f"skipped {skipped} line(s) that tokenize to nothing: {result.skipped}")
+    for path in paths:
+        print(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -271,6 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _lens(args)
         elif args.command == "intervene":
             _intervene(args)
+        elif args.command == "overlap":
+            _overlap(args)
+        elif args.command == "compare":
+            from babelgraph.compare_cli import run_compare
+
+            return run_compare(args)
     except BabelgraphError as exc:
         print(f"babelgraph: error: {exc}", file=sys.stderr)
         return 2

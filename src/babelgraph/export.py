@@ -31,6 +31,12 @@ KIND_COLOURS: dict[str, tuple[int, int, int]] = {
     "embedding": (89, 161, 79),
     "logit": (176, 122, 161),
 }
+# comparison graphs (babelgraph.compare): feature nodes coloured by tag instead of kind
+TAG_COLOURS: dict[str, tuple[int, int, int]] = {
+    "multilingual": (0, 150, 136),
+    "language-specific": (214, 39, 40),
+    "mixed": (140, 86, 75),
+}
 POSITIVE_RGB = (37, 99, 235)
 NEGATIVE_RGB = (220, 38, 38)
 CELL_WIDTH = 160.0  # layout units per token position
@@ -116,6 +122,29 @@ def node_label(node: Node) -> str:
     return f"{node.token} ({clean_float(node.probability):.3f})"
 
 
+def comparison_tags(graph: AttributionGraph) -> list[tuple[str, str]] | None:
+    """Per node ``(tag, comma-joined languages)`` of a comparison graph (``None`` for an ordinary graph).
+
+    Features carry their tag from ``metadata["features"]``; per-language nodes get tag ``""`` and their language.
+    """
+    if "comparison" not in graph.metadata:
+        return None
+    features = graph.metadata.get("features") or {}
+    node_language = graph.metadata.get("node_language") or {}
+    rows = []
+    for node in graph.nodes:
+        info = features.get(node.id)
+        if info is not None:
+            rows.append((str(info.get("tag", "")), ",".join(info.get("languages", []))))
+        else:
+            rows.append(("", str(node_language.get(node.id, ""))))
+    return rows
+
+
+def node_colour(node: Node, tag: str = "") -> tuple[int, int, int]:
+    return TAG_COLOURS.get(tag, KIND_COLOURS[node.kind]) if node.kind == "feature" else KIND_COLOURS[node.kind]
+
+
 def _relative_sizes(graph: AttributionGraph) -> list[float]:
     """0..1 per node: sqrt of influence relative to the largest (logits: their probability)."""
     influences = [clean_float(n.influence) for n in graph.nodes]
@@ -139,9 +168,10 @@ def _edges(graph: AttributionGraph) -> list[tuple[int, int, float]]:
 def _node_attributes(graph: AttributionGraph) -> list[dict[str, str | int | float]]:
     """Typed attributes for XML writers: only str/int/float, never None/NaN/numpy (one place for Gephi formats)."""
     coords, sizes = layout(graph), _relative_sizes(graph)
+    tags = comparison_tags(graph)
     rows = []
-    for node, (x, row), size in zip(graph.nodes, coords, sizes):
-        r, g, b = KIND_COLOURS[node.kind]
+    for i, (node, (x, row), size) in enumerate(zip(graph.nodes, coords, sizes)):
+        r, g, b = node_colour(node, tags[i][0] if tags else "")
         rows.append(
             {
                 "label": clean_text(node_label(node)),
@@ -160,6 +190,9 @@ def _node_attributes(graph: AttributionGraph) -> list[dict[str, str | int | floa
                 "token": clean_text(node.token),
             }
         )
+        if tags:
+            rows[-1]["tag"] = clean_text(tags[i][0])
+            rows[-1]["languages"] = clean_text(tags[i][1])
     return rows
 
 
@@ -173,6 +206,15 @@ def _networkx(graph: AttributionGraph) -> tuple[nx.DiGraph, list[dict[str, str |
         out.add_node(node_id, **attrs)
     for s, t, w in _edges(graph):
         out.add_edge(ids[s], ids[t], weight=abs(w), signed_weight=w, sign=1 if w > 0 else -1)
+    per_language = graph.metadata.get("edge_weights") or {}
+    if per_language:  # comparison graph: every edge gets weight_<lang> for each language (0 where absent)
+        for lang in per_language:
+            for s, t in out.edges:
+                out.edges[s, t][f"weight_{clean_text(lang)}"] = 0.0
+        for lang, entries in per_language.items():
+            for t, s, w in entries:
+                if out.has_edge(ids[int(s)], ids[int(t)]):
+                    out.edges[ids[int(s)], ids[int(t)]][f"weight_{clean_text(lang)}"] = clean_float(w)
     return out, attributes
 
 
@@ -376,9 +418,14 @@ def _hex(rgb: tuple[int, int, int], alpha: float | None = None) -> str:
     return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
 
 
-def _tooltip(node: Node) -> str:
+def _tooltip(node: Node, extra: list[tuple[str, Any]] | None = None) -> str:
     """Tooltip markup; every value escaped. The page's script turns it into a DOM element (pyvis shows raw text)."""
-    rows = [("kind", node.kind), ("layer", node.layer), ("position", node.position), ("token", repr(node.token))]
+    rows: list[tuple[str, Any]] = [
+        ("kind", node.kind),
+        ("layer", node.layer),
+        ("position", node.position),
+        ("token", repr(node.token)),
+    ]
     if node.kind in ("feature", "error") and node.dictionary:
         rows.append(("dictionary", node.dictionary))
     if node.kind == "feature":
@@ -387,8 +434,18 @@ def _tooltip(node: Node) -> str:
     rows.append(("influence", f"{clean_float(node.influence):.4g}"))
     if node.kind == "logit":
         rows.append(("probability", f"{clean_float(node.probability):.4f}"))
+    rows += extra or []
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f"<b>{_e(node_label(node))}</b><table>{body}</table>"
+
+
+def _comparison_rows(info: dict[str, Any] | None, languages: str) -> list[tuple[str, Any]]:
+    """Tooltip rows of a comparison graph's node: tag, languages, activation per language."""
+    if info is None:
+        return [("language", languages)] if languages else []
+    rows: list[tuple[str, Any]] = [("tag", info.get("tag", "")), ("languages", languages)]
+    rows += [(f"activation {lang}", f"{clean_float(v):.4g}") for lang, v in (info.get("activations") or {}).items()]
+    return rows
 
 
 def _header(graph: AttributionGraph) -> str:
@@ -405,9 +462,12 @@ def _header(graph: AttributionGraph) -> str:
     )
     counts = graph.node_counts()
     model = (graph.metadata.get("model") or {}).get("model", "")
+    colours = dict(KIND_COLOURS)
+    if "comparison" in graph.metadata:
+        del colours["feature"]
+        colours = {f"{tag} feature": rgb for tag, rgb in TAG_COLOURS.items()} | colours
     legend = "".join(
-        f'<span class="bg-key"><i style="background:{_hex(rgb)}"></i>{_e(kind)}</span>'
-        for kind, rgb in KIND_COLOURS.items()
+        f'<span class="bg-key"><i style="background:{_hex(rgb)}"></i>{_e(kind)}</span>' for kind, rgb in colours.items()
     ) + (
         f'<span class="bg-key"><i class="bg-line" style="background:{_hex(POSITIVE_RGB)}"></i>positive edge</span>'
         f'<span class="bg-key"><i class="bg-line" style="background:{_hex(NEGATIVE_RGB)}"></i>negative edge</span>'
@@ -499,8 +559,12 @@ def html_page(graph: AttributionGraph) -> str:
     net = Network(height="780px", width="100%", directed=True, cdn_resources="in_line", heading="")
     net.templateEnv.policies["json.dumps_function"] = lambda value, **_: script_safe_json(value)
     coords, sizes = layout(graph), _relative_sizes(graph)
+    tags = comparison_tags(graph)
+    features = graph.metadata.get("features") or {}
     net.nodes = []
     for i, (node, (x, row), size) in enumerate(zip(graph.nodes, coords, sizes)):
+        tag = tags[i][0] if tags else ""
+        extra = _comparison_rows(features.get(node.id), tags[i][1] if tags else "")
         label = node_label(node) if node.kind in ("embedding", "logit") else ""
         net.nodes.append(
             {
@@ -512,10 +576,10 @@ def html_page(graph: AttributionGraph) -> str:
                 "physics": False,
                 "shape": {"feature": "dot", "error": "square", "embedding": "triangle", "logit": "diamond"}[node.kind],
                 "size": 6.0 + 22.0 * size,
-                "color": _hex(KIND_COLOURS[node.kind]),
+                "color": _hex(node_colour(node, tag)),
                 "font": {"size": 16, "vadjust": 4},
                 "kind": node.kind,
-                "tip": _tooltip(node),
+                "tip": _tooltip(node, extra),
             }
         )
     edges = _edges(graph)

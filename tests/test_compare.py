@@ -1,0 +1,267 @@
+"""Multilingual comparison: tagging rules, the comparison graph, its exports and page, and the `compare` command."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import networkx as nx
+import pytest
+import torch
+
+import babelgraph as bg
+from babelgraph import AttributionGraph, BabelgraphError, Node
+from babelgraph.cli import main
+from babelgraph.compare import TAGS, compare, comparison_graph, comparison_page, tag_features
+from babelgraph.export import export
+
+SMALL = {
+    "en": 'The opposite of "small" is "',
+    "fr": 'Le contraire de "petit" est "',
+    "zh": '"小"的反义词是"',
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core CPU, two OpenMP threads wait on the busy core (docs/benchmarks.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---- tagging on hand-built inputs -----------------------------------------------------------------------------
+def test_tags_follow_graph_membership_and_relative_activity():
+    in_graph = {"en": {(0, 1), (0, 2), (1, 3)}, "fr": {(0, 1), (1, 4)}, "zh": {(1, 3)}}
+    acts = {
+        (0, 1): {"en": 2.0, "fr": 1.0, "zh": 0.0},  # in en and fr
+        (0, 2): {"en": 4.0, "fr": 0.39, "zh": 0.0},  # only en; fr below 0.1 * 4
+        (1, 3): {"en": 1.0, "fr": 0.0, "zh": 3.0},  # en and zh
+        (1, 4): {"en": 0.5, "fr": 2.0, "zh": 0.0},  # only fr, but clearly active on en (0.5 >= 0.2)
+    }
+    tags = tag_features(in_graph, acts)
+    assert tags[(0, 1)].tag == "multilingual" and tags[(0, 1)].languages == ("en", "fr")
+    assert tags[(1, 3)].tag == "multilingual" and tags[(1, 3)].languages == ("en", "zh")
+    assert tags[(0, 2)].tag == "language-specific" and tags[(0, 2)].languages == ("en",)
+    assert math.isclose(tags[(0, 2)].threshold, 0.4)
+    assert tags[(1, 4)].tag == "mixed" and tags[(1, 4)].active_elsewhere == ("en",)
+
+    strict = tag_features(in_graph, acts, active_fraction=0.05)  # 0.39 >= 0.2: now active on fr
+    assert strict[(0, 2)].tag == "mixed"
+    absolute = tag_features(in_graph, acts, active_threshold=1.0)  # 0.5 < 1.0: fr's feature is specific
+    assert absolute[(1, 4)].tag == "language-specific"
+    assert tag_features({"en": set(), "fr": set()}, {}) == {}
+
+
+# ---- the comparison graph on hand-built graphs ----------------------------------------------------------------
+def _graph(prompt: str, features: list[tuple[int, int, int, float]], edges: list[tuple[int, int, float]]):
+    """Features (dictionary index, feature, position, activation), two embeddings, one logit; edges (t, s, w)."""
+    nodes = [
+        Node(f"feat_{k}_{f}_{p}", "feature", k, p, a, f"t{p}", feature=f, dictionary=f"blocks.{k}.hook_mlp_out")
+        for k, f, p, a in features
+    ]
+    nodes += [Node(f"emb_{p}", "embedding", -1, p, 1.0, f"t{p}", token_id=p) for p in range(2)]
+    nodes.append(Node("logit_9", "logit", 2, 1, 3.0, "big", token_id=9, probability=0.9))
+    adjacency = torch.zeros(len(nodes), len(nodes))
+    for t, s, w in edges:
+        adjacency[t, s] = w
+    model = {"n_layers": 2, "dictionaries": [{"name": f"blocks.{k}.hook_mlp_out"} for k in range(2)]}
+    return AttributionGraph(prompt, [0, 1], ["t0", "t1"], nodes, adjacency, {"model": model})
+
+
+@pytest.fixture
+def two_graphs():
+    # en: feature (0,5) at positions 0 and 1, (1,7) at 1; fr: (0,5) at 1, (1,8) at 1
+    en = _graph("small", [(0, 5, 0, 1.0), (0, 5, 1, 2.0), (1, 7, 1, 1.5)], [(2, 0, 0.5), (2, 1, 0.25), (5, 2, 1.0)])
+    fr = _graph("petit", [(0, 5, 1, 3.0), (1, 8, 1, 1.0)], [(1, 0, 2.0), (4, 1, 1.0), (0, 3, 0.5)])
+    return {"en": en, "fr": fr}
+
+
+def test_comparison_graph_collapses_positions_and_keeps_each_language(two_graphs, tmp_path):
+    graph = comparison_graph(two_graphs)
+    ids = [n.id for n in graph.nodes]
+    assert ids[:3] == ["feat_0_5", "feat_1_7", "feat_1_8"]
+    assert {"en:emb_0", "en:emb_1", "en:logit_9", "fr:emb_0", "fr:emb_1", "fr:logit_9"} <= set(ids)
+    tags = {k: v["tag"] for k, v in graph.metadata["features"].items()}
+    assert tags == {"feat_0_5": "multilingual", "feat_1_7": "language-specific", "feat_1_8": "language-specific"}
+    assert graph.metadata["features"]["feat_0_5"]["languages"] == ["en", "fr"]
+    assert graph.metadata["features"]["feat_0_5"]["activations"] == {"en": 2.0, "fr": 3.0}
+
+    at = {node_id: i for i, node_id in enumerate(ids)}
+    # en: both positions of feat_0_5 feed feat_1_7: summed (0.75); fr: feat_0_5 -> feat_1_8 = 2.0
+    weights = {lang: {(t, s): w for t, s, w in e} for lang, e in graph.metadata["edge_weights"].items()}
+    assert weights["en"][(at["feat_1_7"], at["feat_0_5"])] == pytest.approx(0.75)
+    assert weights["fr"][(at["feat_1_8"], at["feat_0_5"])] == pytest.approx(2.0)
+    # the logit edge from feat_1_x exists per language; feat_0_5 <- emb_1 exists only in fr (0.5)
+    assert graph.adjacency[at["en:logit_9"], at["feat_1_7"]] == pytest.approx(1.0)
+    assert graph.adjacency[at["feat_0_5"], at["fr:emb_1"]] == pytest.approx(0.5)
+    # token rows side by side: fr's nodes sit after en's two tokens
+    assert graph.nodes[at["fr:emb_1"]].position == 3 and graph.token_strings == ["en:t0", "en:t1", "fr:t0", "fr:t1"]
+
+    shared = comparison_graph({"en": two_graphs["en"], "de": two_graphs["en"]})  # same edge in both: mean = it
+    k = {n.id: i for i, n in enumerate(shared.nodes)}
+    assert shared.adjacency[k["feat_1_7"], k["feat_0_5"]] == pytest.approx(0.75)
+
+    loaded = AttributionGraph.load(graph.save(tmp_path / "c.safetensors"))
+    assert [n.id for n in loaded.nodes] == ids and loaded.metadata == json.loads(json.dumps(graph.metadata))
+    assert torch.equal(loaded.adjacency, graph.adjacency)
+    with pytest.raises(BabelgraphError, match="at least two"):
+        comparison_graph({"en": two_graphs["en"]})
+
+
+def test_comparison_graph_exports_tags_in_every_format(two_graphs, tmp_path):
+    graph = comparison_graph(two_graphs)
+    paths = {fmt: export(graph, tmp_path / f"c.{fmt}") for fmt in ("html", "graphml", "gexf", "json")}
+    read = nx.read_graphml(paths["graphml"])
+    assert read.nodes["feat_0_5"]["tag"] == "multilingual" and read.nodes["feat_0_5"]["languages"] == "en,fr"
+    assert read.nodes["feat_1_7"]["tag"] == "language-specific" and read.nodes["fr:emb_0"]["languages"] == "fr"
+    assert (read.nodes["feat_0_5"]["r"], read.nodes["feat_0_5"]["g"]) != (read.nodes["feat_1_7"]["r"], 0)
+    edge = read.edges["feat_0_5", "feat_1_7"]
+    assert edge["weight_en"] == pytest.approx(0.75) and edge["weight_fr"] == 0.0
+    gexf = nx.read_gexf(paths["gexf"])
+    assert {d["tag"] for _, d in gexf.nodes(data=True)} >= {"multilingual", "language-specific"}
+    assert len(json.loads(paths["json"].read_text(encoding="utf-8"))["nodes"]) == len(graph.nodes)
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "multilingual feature" in page and "activation fr" in page
+
+
+# ---- end to end on the demo model -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo():
+    return bg.load_model("demo", device="cpu")
+
+
+@pytest.fixture
+def patched(demo, monkeypatch):
+    monkeypatch.setattr(bg, "load_model", lambda *args, **kwargs: demo)
+    return demo
+
+
+def _check_tags_agree(rows):
+    for row in rows:
+        acts = row["activations"]
+        if row["tag"] == "multilingual":
+            assert len(row["languages"]) >= 2 and all(lang in row["positions"] for lang in row["languages"])
+        else:
+            (own,) = row["languages"]
+            assert list(row["positions"]) == [own] and acts[own] > 0
+            others = [lang for lang in acts if lang != own]
+            below = [acts[lang] < row["threshold"] or acts[lang] == 0 for lang in others]
+            assert all(below) if row["tag"] == "language-specific" else not all(below)
+
+
+def test_compare_concept_small_end_to_end(patched, tmp_path, capsys):
+    code = main(["compare", "--concept", "small", "--out", str(tmp_path), "--no-statistics", "--no-overlap"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    folder = tmp_path / "small"
+    for name in ("en", "fr", "zh", "comparison"):
+        assert (folder / f"{name}.safetensors").is_file()
+    for fmt in ("html", "graphml", "gexf", "json"):
+        assert (folder / f"comparison.{fmt}").stat().st_size > 0
+    data = json.loads((folder / "features.json").read_text(encoding="utf-8"))
+    assert data["prompts"] == SMALL and sum(data["counts"].values()) == len(data["features"]) > 0
+    _check_tags_agree(data["features"])
+    assert data["counts"]["multilingual"] > 0 and "multilingual" in out and "L0:" in out
+    graph = AttributionGraph.load(folder / "comparison.safetensors")
+    assert {n.id for n in graph.nodes if n.kind == "feature"} == {row["id"] for row in data["features"]}
+    page = (folder / "page.html").read_text(encoding="utf-8")
+    assert page.count("<iframe") == 4 and 'id="bg-features"' in page and "https://" not in page.split("srcdoc")[0]
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["concepts"]) == {"small"} and summary["layers"]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_end_to_end_with_reference_statistics_and_overlap(demo):
+    """Needs babelgraph.reference and babelgraph.overlap (another stage): skipped without them."""
+    pytest.importorskip("babelgraph.reference")
+    pytest.importorskip("babelgraph.overlap")
+    from babelgraph.compare import overlap_png
+
+    comparison = compare(demo, SMALL, progress=False)
+    assert not comparison.notes
+    assert all(info.monolinguality for info in comparison.features.values())
+    png, note = overlap_png(demo)
+    assert png is not None, note
+    page = comparison_page(comparison, png)
+    assert "data:image/png;base64," in page and "mono zh" in page
+
+
+def test_languages_without_reference_text_still_compare(demo):
+    comparison = compare(demo, {"en": SMALL["en"], "de": 'Das Gegenteil von "klein" ist "'}, progress=False)
+    assert comparison.languages == ["en", "de"] and comparison.features
+    assert comparison.notes or all(info.monolinguality for info in comparison.features.values())
+
+
+def test_page_escapes_prompts(demo):
+    comparison = compare(demo, {"en": '<script>alert("x")</script> is "', "fr": SMALL["fr"]}, statistics=False)
+    page = comparison_page(comparison, None, "not computed <here>")
+    assert "<script>alert" not in page and "not computed &lt;here&gt;" in page
+    assert set(TAGS) >= {info.tag for info in comparison.features.values()}
+
+
+# ---- bad input ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--en", "The opposite"], "at least two languages"),
+        (["--en", "The opposite", "--fr", "  "], "the fr prompt is empty"),
+        (["--concept", "enormous"], "unknown concept 'enormous'"),
+        (["--lang", "de"], "XX=TEXT"),
+        ([], "nothing to compare"),
+    ],
+)
+def test_bad_input_is_one_line(patched, tmp_path, capsys, args, message):
+    assert main(["compare", *args, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("babelgraph: error:")
+    if "concept" in message:
+        assert "small" in err
+
+
+def test_a_prompt_tokenizing_to_nothing_names_its_language(demo, monkeypatch):
+    compare_module = sys.modules["babelgraph.compare"]  # `babelgraph.compare` is also the function
+    real = compare_module.tokenize
+
+    def fake(model, prompt):
+        if prompt == "\u200b":
+            raise BabelgraphError("the prompt tokenizes to nothing: give some text to attribute")
+        return real(model, prompt)
+
+    monkeypatch.setattr(compare_module, "tokenize", fake)
+    with pytest.raises(BabelgraphError, match="the zh prompt: the prompt tokenizes to nothing"):
+        compare(demo, {"en": SMALL["en"], "zh": "\u200b"}, progress=False)
+
+
+# ---- batch ----------------------------------------------------------------------------------------------------
+def test_batch_survives_a_bad_line_and_resumes(patched, tmp_path, capsys):
+    batch = tmp_path / "triples.jsonl"
+    lines = [
+        json.dumps({"concept": "small"}),
+        "{not json",
+        json.dumps({"concept": "enormous"}),
+        json.dumps({"en": SMALL["en"], "fr": SMALL["fr"], "name": "small-en-fr"}),
+    ]
+    batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    base = ["compare", "--file", str(batch), "--out", str(out), "--no-statistics", "--no-overlap", "--format", "json"]
+    assert main(base) == 0
+    captured = capsys.readouterr()
+    assert "line 2: not JSON" in captured.err and "line 3: unknown concept" in captured.err
+    assert (out / "small" / "page.html").is_file() and (out / "small-en-fr" / "page.html").is_file()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["concepts"]) == {"small", "small-en-fr"}
+    assert all(0 <= f["share_multilingual"] <= 1 and f["concepts"] >= 1 for f in summary["features"])
+    assert (out / "summary.csv").read_text(encoding="utf-8").startswith("id,dictionary,layer,feature")
+
+    stamp = (out / "small" / "page.html").stat().st_mtime_ns
+    assert main(base) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 2
+    assert (out / "small" / "page.html").stat().st_mtime_ns == stamp
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"concept": "enormous"}\n[1]\n', encoding="utf-8")
+    assert main(["compare", "--file", str(bad), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err.count("babelgraph: error: line") == 2
