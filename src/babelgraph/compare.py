@@ -392,6 +392,7 @@ def comparison_graph(
             "activations": dict(info.activations),
             "positions": {lang: list(p) for lang, p in info.positions.items()},
             "monolinguality": info.monolinguality,
+            "top_contexts": info.top_contexts,
             "threshold": info.threshold,
         }
     node_language: dict[str, str] = {}

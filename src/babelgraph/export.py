@@ -445,6 +445,13 @@ def _comparison_rows(info: dict[str, Any] | None, languages: str) -> list[tuple[
         return [("language", languages)] if languages else []
     rows: list[tuple[str, Any]] = [("tag", info.get("tag", "")), ("languages", languages)]
     rows += [(f"activation {lang}", f"{clean_float(v):.4g}") for lang, v in (info.get("activations") or {}).items()]
+    rows += [
+        (f"monolinguality {lang}", f"{clean_float(v):.3g}") for lang, v in (info.get("monolinguality") or {}).items()
+    ]
+    for lang, contexts in (info.get("top_contexts") or {}).items():  # the feature's top example, to check a tag by eye
+        if contexts:
+            best = contexts[0]
+            rows.append((f"top context {lang}", f"[{best.get('token', '')}] {best.get('text', '')}"))
     return rows
 
 
