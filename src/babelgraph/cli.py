@@ -45,6 +45,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: the model's)")
     parser.add_argument("--dtype", default=None, help="float32 (default), float64, bfloat16 or float16")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary; print output paths")
+    parser.add_argument(
+        "--threads", type=_positive, default=None, help="torch CPU threads (1 is fastest on a busy shared CPU)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -309,6 +312,10 @@ def _overlap(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if args.command == "build":
             _build(args)
