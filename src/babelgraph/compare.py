@@ -27,7 +27,6 @@ import base64
 import csv
 import io
 import json
-import math
 import re
 import tempfile
 import time
@@ -41,6 +40,7 @@ from tqdm.auto import tqdm
 
 from babelgraph.attribute import attribute, tokenize, trace
 from babelgraph.errors import BabelgraphError
+from babelgraph.export import clean_float
 from babelgraph.graph import AttributionGraph, Node, atomic_path
 from babelgraph.load import ReplacementModel
 from babelgraph.prune import prune
@@ -613,7 +613,7 @@ def _context_markup(contexts: list[dict[str, Any]]) -> str:
     items = []
     for c in contexts[:3]:
         items.append(
-            f"<mark>{_e(c.get('token', ''))}</mark> {finite(c.get('activation')):.3g}: {_e(c.get('text', ''))}"
+            f"<mark>{_e(c.get('token', ''))}</mark> {clean_float(c.get('activation')):.3g}: {_e(c.get('text', ''))}"
         )
     return "<br>".join(items)
 
@@ -661,13 +661,13 @@ def comparison_page(comparison: Comparison, overlap: bytes | None = None, overla
             f'<td class="num" data-sort="{info.feature}" title="{_e(info.dictionary)}">{info.feature}</td>',
         ]
         for lang in languages:
-            value = finite(info.activations.get(lang))
+            value = clean_float(info.activations.get(lang))
             strong = value >= info.threshold and value > 0
             text = f"<b>{value:.3g}</b>" if strong else f"{value:.3g}"
             cells.append(f'<td class="num" data-sort="{value!r}">{text}</td>')
         for lang in languages:
             cells.append(
-                f'<td class="num" data-sort="{finite(mono[lang])!r}">{finite(mono[lang]):.3g}</td>'
+                f'<td class="num" data-sort="{clean_float(mono[lang])!r}">{clean_float(mono[lang]):.3g}</td>'
                 if lang in mono
                 else '<td class="num" data-sort="">-</td>'
             )
@@ -710,12 +710,3 @@ logits side by side; edge weight = mean over the languages that have the edge.</
 
 def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def finite(value: Any) -> float:
-    """Plain float; None, NaN and infinities become 0.0."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if math.isfinite(number) else 0.0
