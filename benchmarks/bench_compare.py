@@ -9,8 +9,9 @@ import time
 import torch
 
 import babelgraph as bg
-from babelgraph.compare import compare, comparison_page, overlap_png
-from babelgraph.compare_cli import concept_job
+from babelgraph.formats.comparison import comparison_page, overlap_png
+from babelgraph.languages.batch import concept_job
+from babelgraph.languages.compare import compare
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from babelgraph import AttributionGraph, Node
-from babelgraph.export import FORMATS, export
+from babelgraph.formats import FORMATS, export
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 import babelgraph as bg
-from babelgraph.overlap import feature_overlap
-from babelgraph.reference import feature_statistics, reference_texts
+from babelgraph.languages.overlap import feature_overlap
+from babelgraph.languages.reference import feature_statistics, reference_texts
 
 
 def _median_seconds(fn, repeats: int) -> float:

@@ -12,8 +12,8 @@ Run: python examples/multilingual_interventions.py
 from __future__ import annotations
 
 import babelgraph as bg
-from babelgraph.attribute import tokenize, trace
-from babelgraph.intervene import Edit, intervene
+from babelgraph.analysis.intervene import Edit, intervene
+from babelgraph.model.replacement import tokenize, trace
 
 
 def swap_edits(model: bg.ReplacementModel, prompt: str, other: str, pos: int, other_pos: int) -> list[Edit]:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from babelgraph.attribute import Trace, demeaned_logits, frozen_forward, pre_activations, tokenize, trace
 from babelgraph.graph import AttributionGraph, Node
-from babelgraph.load import ReplacementModel
+from babelgraph.model.replacement import (
+    ReplacementModel,
+    Trace,
+    demeaned_logits,
+    frozen_forward,
+    pre_activations,
+    tokenize,
+    trace,
+)
 
 
 def dictionary_index(model: ReplacementModel, node: Node) -> int:
@@ -55,8 +62,8 @@ def with_source_added(model: ReplacementModel, tr: Trace, node: Node) -> dict[st
         return {"activations": acts}
     if node.kind == "error":
         errors = [e.clone() for e in tr.errors]
-        k = dictionary_index(model, node)
-        errors[k][node.position] *= 2
+        write_point = int(node.id.split("_")[1])  # err_{write point}_{position}
+        errors[write_point][node.position] *= 2
         return {"errors": errors}
     embedding = tr.embedding.clone()
     embedding[node.position] *= 2

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import gpt2_style, make_transcoder
+from _tiny import gpt2_style, make_transcoder
 
 import babelgraph as bg
 from babelgraph import AttributionGraph
-from babelgraph.cli import graph_stem, main
+from babelgraph.cli import main
+from babelgraph.cli.options import graph_stem
 
 
 @pytest.fixture

@@ -13,8 +13,11 @@ import torch
 import babelgraph as bg
 from babelgraph import AttributionGraph, BabelgraphError, Node
 from babelgraph.cli import main
-from babelgraph.compare import TAGS, compare, comparison_graph, comparison_page, tag_features
-from babelgraph.export import export
+from babelgraph.formats import export
+from babelgraph.formats.comparison import comparison_page
+from babelgraph.languages.compare import compare
+from babelgraph.languages.comparison_graph import comparison_graph
+from babelgraph.languages.tags import TAGS, tag_features
 
 SMALL = {
     "en": 'The opposite of "small" is "',
@@ -175,10 +178,7 @@ def test_compare_concept_small_end_to_end(patched, tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore")
 def test_end_to_end_with_reference_statistics_and_overlap(demo):
-    """Needs babelgraph.reference and babelgraph.overlap (another stage): skipped without them."""
-    pytest.importorskip("babelgraph.reference")
-    pytest.importorskip("babelgraph.overlap")
-    from babelgraph.compare import overlap_png
+    from babelgraph.formats.comparison import overlap_png
 
     comparison = compare(demo, SMALL, progress=False)
     assert not comparison.notes
@@ -222,7 +222,7 @@ def test_bad_input_is_one_line(patched, tmp_path, capsys, args, message):
 
 
 def test_a_prompt_tokenizing_to_nothing_names_its_language(demo, monkeypatch):
-    compare_module = sys.modules["babelgraph.compare"]  # `babelgraph.compare` is also the function
+    compare_module = sys.modules["babelgraph.languages.compare"]
     real = compare_module.tokenize
 
     def fake(model, prompt):

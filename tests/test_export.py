@@ -15,7 +15,8 @@ import babelgraph as bg
 from babelgraph import AttributionGraph, Node
 from babelgraph.cli import main
 from babelgraph.errors import BabelgraphError
-from babelgraph.export import FORMATS, export, neuronpedia_ids
+from babelgraph.formats import FORMATS, export
+from babelgraph.formats.neuronpedia import neuronpedia_ids
 
 NASTY = 'say "hi" & <b>bye</b>\x01 \U0001f600 小 </script><script>alert(1)</script>"><img src=x onerror=alert(1)>'
 NEURONPEDIA_NODE_FIELDS = {

@@ -16,7 +16,7 @@ import torch
 
 import babelgraph as bg
 from babelgraph import AttributionGraph, Node
-from babelgraph.export import export
+from babelgraph.formats import export
 
 CHROMIUM = os.environ.get("BABELGRAPH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 try:

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 from _frozen import target_values, trace_of, zero_sources
-from conftest import gpt2_style, llama_style, make_sae, make_transcoder
+from _tiny import gpt2_style, llama_style, make_sae, make_transcoder
 
 import babelgraph as bg
 from babelgraph import AttributionGraph, BabelgraphError
@@ -156,6 +156,6 @@ def test_dictionaries_load_from_sae_lens_folders(tmp_path):
         make_transcoder("jumprelu_skip_transcoder", layer).save_model(tmp_path / f"layer_{layer}")
     model = bg.load_model(hooked, tmp_path)
     assert [d.layer for d in model.dictionaries] == [0, 1, 2]
-    assert all(d.is_transcoder and d.skip is not None for d in model.dictionaries)
+    assert all(d.kind == "transcoder" and d.skip() is not None for d in model.dictionaries)
     one = bg.load_model(hooked, {"blocks.1.ln2.hook_normalized": tmp_path / "layer_1"})
-    assert [d.write_hook for d in one.dictionaries] == ["blocks.1.hook_mlp_out"]
+    assert [d.write_hooks[0] for d in one.dictionaries] == ["blocks.1.hook_mlp_out"]

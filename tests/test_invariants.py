@@ -1,14 +1,15 @@
-"""DESIGN.md's invariants on tiny random models: reproduction, completeness, intervention."""
+"""The method's invariants (docs/method.md) on tiny random models: reproduction, completeness, intervention."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from _cross_layer import CrossLayerWeights
 from _frozen import target_values, trace_of, with_source_added, zero_sources
-from conftest import MODELS, SAES, make_sae, make_transcoder
+from _tiny import D_MODEL, MODELS, SAES, WIDTH, make_sae, make_transcoder
 
 import babelgraph as bg
-from babelgraph.attribute import demeaned_logits, frozen_forward
+from babelgraph.model.replacement import demeaned_logits, frozen_forward
 
 PROMPT = "the opposite of small is"
 
@@ -43,11 +44,18 @@ def mixed_sae_setup(model):
     ]
 
 
+def cross_layer_setup(model):
+    """A dictionary type registered by the test itself: one cross-layer transcoder writing the MLP outputs of
+    layers 0 and 1 (two write points, one dictionary), then a sae_lens transcoder at layer 2."""
+    return [CrossLayerWeights.random(D_MODEL, WIDTH, 0, (0, 1), seed=7), make_transcoder("skip_transcoder", 2)]
+
+
 SETUPS = {
     "transcoders": transcoder_setup,
     "jumprelu-transcoders": jumprelu_transcoder_setup,
     **{f"resid-{kind}": sae_setup(kind) for kind in SAES},
     "mixed-saes": mixed_sae_setup,
+    "cross-layer": cross_layer_setup,
 }
 CASES = [(m, s) for m in MODELS for s in SETUPS]
 
@@ -109,3 +117,12 @@ def test_bos_features_are_not_nodes(case):
     assert all(node.position > 0 for node in graph.nodes if node.kind == "feature")
     # features that fire at BOS exist, so the exclusion is tested, not vacuous
     assert any(bool((acts[0] != 0).any()) for acts in tr.activations)
+
+
+def test_a_cross_layer_dictionary_has_one_error_node_per_write_point():
+    model = bg.load_model(MODELS["gpt2"](), cross_layer_setup(None))
+    assert [d.kind for d in model.dictionaries] == ["cross-layer transcoder", "transcoder"]
+    assert [p.hook for p in model.write_points] == [f"blocks.{layer}.hook_mlp_out" for layer in range(3)]
+    graph = bg.attribute(model, PROMPT, progress=False)
+    errors = [n for n in graph.nodes if n.kind == "error"]
+    assert len(errors) == 3 * len(graph.tokens) and {n.layer for n in errors} == {0, 1, 2}

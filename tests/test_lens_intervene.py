@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 from _frozen import target_values, trace_of
-from conftest import MODELS, make_transcoder
+from _tiny import MODELS, make_transcoder
 
 import babelgraph as bg
-from babelgraph.attribute import frozen_forward, pre_activations, tokenize, trace
+from babelgraph.analysis.intervene import Edit, intervene, parse_edit
+from babelgraph.analysis.lens import lens_task, logit_lens, save_lens_plot, save_lens_table
 from babelgraph.cli import main
-from babelgraph.intervene import Edit, intervene, parse_edit
-from babelgraph.lens import lens_task, logit_lens, save_lens_plot, save_lens_table
+from babelgraph.model.replacement import frozen_forward, pre_activations, tokenize, trace
 
 PROMPT = "the opposite of small is"
 
@@ -73,7 +73,7 @@ def test_doubling_a_feature_moves_targets_by_its_graph_column():
     base = target_values(model, graph, tr)
     column = graph.indices("feature")[0]
     node = graph.nodes[column]
-    from babelgraph.intervene import edited_activations
+    from babelgraph.analysis.intervene import edited_activations
 
     acts = edited_activations(model, tr, [Edit(node.layer, node.feature, 2.0, "scale", [node.position])])
     moved = target_values(model, graph, tr, activations=acts)
@@ -140,5 +140,13 @@ def test_demo_cli_lens_and_intervene(tmp_path, capsys):
     assert main(["lens", prompt, "--answer", "en=big", "--out", str(tmp_path), "--quiet"]) == 0
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv", ".png"]
     capsys.readouterr()
-    assert main(["intervene", prompt, "--scale", "L3:1,2@-1=-1", "--quiet"]) == 0
-    assert "big" in capsys.readouterr().out
+    model = bg.load_model("demo")
+    tokens, has_bos = tokenize(model, prompt)
+    last_layer = trace(model, tokens, has_bos).activations[-1][-1]
+    feature = int(last_layer.argmax())  # the strongest feature at the answer position: editing it must matter
+    assert last_layer[feature] > 0
+    assert main(["intervene", prompt, "--scale", f"L3:{feature}@-1=-4", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    result = intervene(model, prompt, [Edit(3, feature, -4.0, positions=[-1])])
+    assert printed.strip() == result.format().strip()
+    assert float((result.probs_after - result.probs_before).abs().max()) > 1e-3

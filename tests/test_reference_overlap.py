@@ -10,11 +10,18 @@ import pytest
 import torch
 
 import babelgraph as bg
-from babelgraph import reference
-from babelgraph.attribute import tokenize, trace
 from babelgraph.cli import main
-from babelgraph.overlap import derangement, feature_overlap, iou, mean_iou, save_overlap_plot, save_overlap_table
-from babelgraph.reference import feature_statistics, reference_texts
+from babelgraph.languages import reference
+from babelgraph.languages.overlap import (
+    derangement,
+    feature_overlap,
+    iou,
+    mean_iou,
+    save_overlap_plot,
+    save_overlap_table,
+)
+from babelgraph.languages.reference import feature_statistics, reference_texts
+from babelgraph.model.replacement import tokenize, trace
 
 
 @functools.lru_cache(maxsize=1)

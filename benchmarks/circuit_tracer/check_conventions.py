@@ -75,14 +75,21 @@ def expected_adjacency(model_dir: str, tokens: list[int], logit_ids: torch.Tenso
     src_layer, src_pos, src_vec = [], [], []
     for i in range(nF):
         l, p, f = feats[i].tolist()
-        src_layer.append(l); src_pos.append(p); src_vec.append(fvals[i] * tcs[l]["W_dec"][f])
+        src_layer.append(l)
+        src_pos.append(p)
+        src_vec.append(fvals[i] * tcs[l]["W_dec"][f])
     for l in range(L):
         for p in range(P):
-            src_layer.append(l); src_pos.append(p); src_vec.append(errs[l][p])
+            src_layer.append(l)
+            src_pos.append(p)
+            src_vec.append(errs[l][p])
     for p in range(P):
-        src_layer.append(-1); src_pos.append(p); src_vec.append(model.W_E[tokens[p]])
+        src_layer.append(-1)
+        src_pos.append(p)
+        src_vec.append(model.W_E[tokens[p]])
     S = len(src_vec)
-    src_layer = torch.tensor(src_layer); src_pos = torch.tensor(src_pos)
+    src_layer = torch.tensor(src_layer)
+    src_pos = torch.tensor(src_pos)
     src_vec = torch.stack(src_vec)
 
     # push every source (one per batch row) through the linearised model
@@ -136,14 +143,20 @@ def main():
     diff = (A_ct - A_ref).abs()
     scale = A_ref.abs().max()
     nF = feats.shape[0]
-    print(json.dumps({
-        "n_nodes": A_ct.shape[0], "n_features": nF,
-        "max_abs_ref": scale.item(),
-        "max_abs_diff": diff.max().item(),
-        "max_rel_diff": (diff.max() / scale).item(),
-        "feature_rows_max_diff": diff[:nF].max().item(),
-        "logit_rows_max_diff": diff[-len(t[f'logit_tokens_{i}']):].max().item(),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "n_nodes": A_ct.shape[0],
+                "n_features": nF,
+                "max_abs_ref": scale.item(),
+                "max_abs_diff": diff.max().item(),
+                "max_rel_diff": (diff.max() / scale).item(),
+                "feature_rows_max_diff": diff[:nF].max().item(),
+                "logit_rows_max_diff": diff[-len(t[f"logit_tokens_{i}"]) :].max().item(),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

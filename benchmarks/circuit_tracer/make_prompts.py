@@ -7,6 +7,7 @@ Lengths include the BOS token. All prompts come from one torch.Generator(seed), 
 (`prompts_seed123_16_32_64_128.json` here was made the same way, after an 8-token prompt
 had been drawn first; it is the exact file behind the timings in README.md.)
 """
+
 import argparse
 import json
 

@@ -42,13 +42,25 @@ FEATURE_OUTPUT_HOOK = "hook_mlp_out"
 
 PRESETS = {
     "default": dict(
-        n_layers=6, d_model=256, n_heads=4, d_head=64, d_mlp=1024, d_vocab=4096, n_ctx=256,
+        n_layers=6,
+        d_model=256,
+        n_heads=4,
+        d_head=64,
+        d_mlp=1024,
+        d_vocab=4096,
+        n_ctx=256,
         d_transcoder=2048,
     ),
     # Gemma-2-2B-like sizes (GPT-2 architecture!). Only meant for a GPU machine.
     "gemma": dict(
-        n_layers=26, d_model=2304, n_heads=8, d_head=256, d_mlp=9216, d_vocab=256000,
-        n_ctx=1024, d_transcoder=16384,
+        n_layers=26,
+        d_model=2304,
+        n_heads=8,
+        d_head=256,
+        d_mlp=9216,
+        d_vocab=256000,
+        n_ctx=1024,
+        d_transcoder=16384,
     ),
 }
 
@@ -182,15 +194,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="model directory to create")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gemma-scale", action="store_true",
-                    help="26 layers, d_model 2304, 8x256 heads, d_mlp 9216, vocab 256000, 16384-wide "
-                         "transcoders (GPU machine only: ~20 GB of files, ~12 GB RAM + GPU)")
+    ap.add_argument(
+        "--gemma-scale",
+        action="store_true",
+        help="26 layers, d_model 2304, 8x256 heads, d_mlp 9216, vocab 256000, 16384-wide "
+        "transcoders (GPU machine only: ~20 GB of files, ~12 GB RAM + GPU)",
+    )
     for k in PRESETS["default"]:
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=None)
     ap.add_argument("--act-fn", default="gelu_new", choices=["gelu_new", "gelu"])
     ap.add_argument("--no-skip", action="store_true", help="transcoders without W_skip")
-    ap.add_argument("--no-perturb", action="store_true",
-                    help="zero biases and unit LayerNorm gains (default: small random values)")
+    ap.add_argument(
+        "--no-perturb", action="store_true", help="zero biases and unit LayerNorm gains (default: small random values)"
+    )
     ap.add_argument("--target-l0", type=float, default=14.0)
     ap.add_argument("--calib-seqs", type=int, default=16)
     ap.add_argument("--calib-len", type=int, default=64)
@@ -259,15 +275,22 @@ def main(argv=None):
         "transcoder_convention": "acts = relu(x @ W_enc + b_enc); out = acts @ W_dec + b_dec + x @ W_skip.T",
         "seed": a.seed,
         "target_l0": a.target_l0,
-        "calibration": {"n_seqs": a.calib_seqs, "seq_len": int(calib.shape[1]),
-                        "l0_per_layer_in_sample": l0s},
+        "calibration": {"n_seqs": a.calib_seqs, "seq_len": int(calib.shape[1]), "l0_per_layer_in_sample": l0s},
         "perturbed_biases": not a.no_perturb,
     }
     with open(os.path.join(a.out, "bench_config.json"), "w") as f:
         json.dump(bench, f, indent=2)
     wrote_tok = write_tokenizer(os.path.join(a.out, "tokenizer"), a.d_vocab)
-    print(json.dumps({"out": a.out, "seconds": round(time.time() - t0, 1), "tokenizer_written": wrote_tok,
-                      "l0_per_layer": [round(v, 2) for v in l0s]}))
+    print(
+        json.dumps(
+            {
+                "out": a.out,
+                "seconds": round(time.time() - t0, 1),
+                "tokenizer_written": wrote_tok,
+                "l0_per_layer": [round(v, 2) for v in l0s],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

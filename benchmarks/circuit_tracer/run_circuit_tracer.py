@@ -106,9 +106,7 @@ def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
         t = load_file(os.path.join(model_dir, "transcoders", f"layer_{l}.safetensors"))
         d_model, d_tc = t["W_enc"].shape
         skip = "W_skip" in t
-        tc = SingleLayerTranscoder(
-            d_model, d_tc, F.relu, l, skip_connection=skip, device=device, dtype=dtype
-        )
+        tc = SingleLayerTranscoder(d_model, d_tc, F.relu, l, skip_connection=skip, device=device, dtype=dtype)
         with torch.no_grad():
             # circuit-tracer stores W_enc as [d_transcoder, d_model] (used via F.linear);
             # our file stores [d_model, d_transcoder]  ->  transpose.
@@ -223,14 +221,21 @@ def main(argv=None):
         n_pos = len(tokens)
         n_act = int(g.active_features.shape[0])
         n_logits = len(g.logit_targets)
-        per_prompt.append({
-            "index": i, "n_tokens": n_pos, "seconds": dt, "cpu_seconds": dc,
-            "load_avg_1min_after": os.getloadavg()[0], "n_active_features": n_act,
-            "n_selected_features": int(g.selected_features.numel()), "n_logits": n_logits,
-            "n_nodes": int(g.adjacency_matrix.shape[0]),
-            "mean_l0_per_layer_pos_excl_bos": n_act / (model.cfg.n_layers * max(1, n_pos - 1)),
-            "logit_prob_sum": float(g.logit_probabilities.sum()),
-        })
+        per_prompt.append(
+            {
+                "index": i,
+                "n_tokens": n_pos,
+                "seconds": dt,
+                "cpu_seconds": dc,
+                "load_avg_1min_after": os.getloadavg()[0],
+                "n_active_features": n_act,
+                "n_selected_features": int(g.selected_features.numel()),
+                "n_logits": n_logits,
+                "n_nodes": int(g.adjacency_matrix.shape[0]),
+                "mean_l0_per_layer_pos_excl_bos": n_act / (model.cfg.n_layers * max(1, n_pos - 1)),
+                "logit_prob_sum": float(g.logit_probabilities.sum()),
+            }
+        )
         print(json.dumps(per_prompt[-1]), flush=True)
         tensors[f"adjacency_{i}"] = g.adjacency_matrix.detach().float().cpu().contiguous()
         tensors[f"active_features_{i}"] = g.active_features.detach().long().cpu().contiguous()
@@ -248,15 +253,17 @@ def main(argv=None):
         "device": a.device,
         "host": platform.node(),
         "model_dir": os.path.abspath(a.model_dir),
-        "settings": {"batch_size": a.batch_size, "max_n_logits": a.max_n_logits,
-                     "desired_logit_prob": a.desired_logit_prob,
-                     "max_feature_nodes": a.max_feature_nodes},
+        "settings": {
+            "batch_size": a.batch_size,
+            "max_n_logits": a.max_n_logits,
+            "desired_logit_prob": a.desired_logit_prob,
+            "max_feature_nodes": a.max_feature_nodes,
+        },
         "model_load_seconds": t_load,
-        "warmup": None if warmup_s is None else {"prompt": "first prompt truncated to 8 tokens",
-                                                 "seconds": warmup_s},
+        "warmup": None if warmup_s is None else {"prompt": "first prompt truncated to 8 tokens", "seconds": warmup_s},
         "timing_note": "seconds = wall clock of the attribute() call only (model loading and "
-                       "output writing excluded), after one untimed warm-up call (unless "
-                       "--no-warmup); cpu_seconds = process CPU time (all threads) of that call",
+        "output writing excluded), after one untimed warm-up call (unless "
+        "--no-warmup); cpu_seconds = process CPU time (all threads) of that call",
         "prompts": per_prompt,
         "node_order": NODE_ORDER,
     }

@@ -1,8 +1,8 @@
 """The attribution graph: the one object every stage (attribute, prune, compare, export) passes on.
 
 A graph is a list of nodes and a dense signed adjacency matrix ``A`` with rows = targets and columns = sources:
-``A[t, s]`` is the direct effect of source ``s`` on target ``t`` (see DESIGN.md, "Edges"). Nodes are ordered
-features, errors, embeddings, logits, and ``Node.index`` is the node's row/column in ``A``.
+``A[t, s]`` is the direct effect of source ``s`` on target ``t`` (see docs/method.md, "Nodes and edges"). Nodes
+are ordered features, errors, embeddings, logits, and ``Node.index`` is the node's row/column in ``A``.
 
 On disk a graph is one ``.safetensors`` file: the tensors (adjacency, influence) as tensors and everything else as
 JSON in the file's metadata header. No pickle, so a graph file from a stranger is safe to open.
@@ -11,10 +11,6 @@ JSON in the file's metadata header. No pickle, so a graph file from a stranger i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -25,10 +21,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from babelgraph.errors import BabelgraphError
+from babelgraph.files import atomic_path
 
 NodeKind = Literal["feature", "error", "embedding", "logit"]
 FORMAT_VERSION = 1
-GRAPH_SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -164,31 +160,3 @@ class AttributionGraph:
             adjacency=tensors["adjacency"],
             metadata=header["metadata"],
         )
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    A reader never sees a half-written file, and a failed write leaves nothing behind.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        os.close(handle)
-    except OSError as exc:
-        raise BabelgraphError(
-            f"cannot write to {folder} ({exc.strerror}): choose a folder you can write to with --out"
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

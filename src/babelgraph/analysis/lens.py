@@ -14,22 +14,15 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from babelgraph.attribute import Prompt, token_strings, tokenize
 from babelgraph.errors import BabelgraphError
-from babelgraph.graph import atomic_path
-from babelgraph.load import ReplacementModel
+from babelgraph.files import atomic_path
+from babelgraph.languages.tasks import LANGUAGES, antonym_prompt, read_table, translation_prompt
+from babelgraph.model.replacement import Prompt, ReplacementModel, residual_logits, token_strings, tokenize
 
-LANGUAGES = {"en": "English", "fr": "Français", "zh": "中文"}
-ANTONYM_TEMPLATES = {
-    "en": 'The opposite of "{}" is "',
-    "fr": 'Le contraire de "{}" est "',
-    "zh": '"{}"的反义词是"',
-}
 TASKS = ("translation", "repetition", "antonym")
 
 
@@ -137,27 +130,10 @@ def layer_logits(model: ReplacementModel, prompts: list[Prompt]) -> torch.Tensor
     """``[n_prompts, n_layers + 1, d_vocab]`` lens logits at each prompt's last position: the embeddings, then
     the residual stream after every block. Prompts run right-padded in one batch: the model is causal, so
     padding after a prompt's last token changes nothing before it."""
-    hooked = model.model
     token_lists = [tokenize(model, prompt)[0] for prompt in prompts]
     lengths = torch.tensor([len(t) for t in token_lists], device=model.device)
     tokens = torch.nn.utils.rnn.pad_sequence(token_lists, batch_first=True, padding_value=int(token_lists[0][0]))
-    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{layer}.hook_resid_post" for layer in range(model.n_layers)]
-    rows = torch.arange(len(prompts), device=model.device)
-    store: dict[str, torch.Tensor] = {}
-
-    def record(activation: torch.Tensor, hook) -> None:
-        store[hook.name] = activation[rows, lengths - 1]
-
-    with torch.no_grad():
-        hooked.run_with_hooks(tokens, fwd_hooks=[(lambda n: n in names, record)], return_type=None)
-        residual = torch.stack([store[n] for n in names], dim=1)  # [prompts, layers, d_model]
-        if getattr(hooked.cfg, "normalization_type", None) is not None:
-            residual = hooked.ln_final(residual)
-        logits = hooked.unembed(residual)
-        cap = getattr(hooked.cfg, "output_logits_soft_cap", 0.0) or 0.0
-        if cap > 0:
-            logits = cap * torch.tanh(logits / cap)
-    return logits
+    return residual_logits(model, tokens, lengths - 1)
 
 
 Sample = tuple[torch.Tensor, torch.Tensor, list[str]]
@@ -226,12 +202,6 @@ def logit_lens(model: ReplacementModel, prompt: Prompt, answers: dict[str, str] 
 
 
 # ---- task mode ----------------------------------------------------------------------------------------------
-def _table(name: str) -> list[dict[str, str]]:
-    text = resources.files("babelgraph").joinpath("data", name).read_text(encoding="utf-8")
-    lines = [line.split("\t") for line in text.splitlines() if line.strip()]
-    return [dict(zip(lines[0], row)) for row in lines[1:]]
-
-
 def task_prompts(
     task: str, source: str, target: str, n_demos: int = 4, seed: int = 0
 ) -> list[tuple[str, dict[str, str]]]:
@@ -246,23 +216,19 @@ def task_prompts(
         raise BabelgraphError("n_demos must be at least 0")
     rng = random.Random(seed)
     if task == "antonym":
-        template = ANTONYM_TEMPLATES[target]
-        pairs = [(row[f"{target}_a"], row[f"{target}_b"], row["en_b"]) for row in _table("antonyms.tsv")]
-
-        def line(a: str, b: str) -> str:
-            return template.format(a) + b + '"'
-
-        query = template.format
-    else:
-        src = target if task == "repetition" else source
-        rows = _table("words.tsv")
-        pairs = [(row[src], row[target], row["en"]) for row in rows]
-
-        def line(a: str, b: str) -> str:
-            return f'{LANGUAGES[src]}: "{a}" - {LANGUAGES[target]}: "{b}"'
+        pairs = [(row[f"{target}_a"], row[f"{target}_b"], row["en_b"]) for row in read_table("antonyms.tsv")]
 
         def query(a: str) -> str:
-            return f'{LANGUAGES[src]}: "{a}" - {LANGUAGES[target]}: "'
+            return antonym_prompt(target, a)
+    else:
+        src = target if task == "repetition" else source
+        pairs = [(row[src], row[target], row["en"]) for row in read_table("words.tsv")]
+
+        def query(a: str) -> str:
+            return translation_prompt(src, target, a)
+
+    def line(a: str, b: str) -> str:
+        return query(a) + b + '"'
 
     out = []
     for i, (a, b, english) in enumerate(pairs):

@@ -1,9 +1,9 @@
 """Feature interventions: set, scale or add to dictionary features and see how the next-token distribution moves.
 
-Two regimes (DESIGN.md, "Interventions"). With attention frozen and no ``constrained_layers``, the edit runs in
+Two regimes (docs/method.md, "Interventions"). With attention frozen and no ``constrained_layers``, the edit runs in
 the local replacement model that attribution graphs describe: every nonlinearity frozen and every layer
 constrained, so an edit's effect is exactly its graph edges. Otherwise the real model runs with hooks: at each
-edited dictionary's write hook we add ``(new - old) * decoder_row``, features in ``constrained_layers`` are
+edited dictionary's write hooks we add ``(new - old) * decoder_row``, features in ``constrained_layers`` are
 clamped to their recorded values, the others recompute from whatever reaches them, and with
 ``freeze_attention=True`` attention patterns stay at their recorded values.
 """
@@ -18,10 +18,19 @@ from typing import Literal
 
 import torch
 
-from babelgraph.attribute import Prompt, Trace, frozen_forward, token_strings, tokenize, trace
 from babelgraph.errors import BabelgraphError
-from babelgraph.graph import atomic_path
-from babelgraph.load import ReplacementModel
+from babelgraph.files import atomic_path
+from babelgraph.model.replacement import (
+    Editor,
+    Prompt,
+    ReplacementModel,
+    Trace,
+    frozen_forward,
+    run_with_edits,
+    token_strings,
+    tokenize,
+    trace,
+)
 
 Op = Literal["set", "scale", "add"]
 OPS = ("set", "scale", "add")
@@ -44,7 +53,6 @@ class Edit:
     op: Op = "scale"
     positions: Sequence[int] | None = None
     dictionary: int | None = None
-    name: str | None = None
 
     @property
     def feature_list(self) -> list[int]:
@@ -154,49 +162,20 @@ def edited_activations(model: ReplacementModel, tr: Trace, edits: Sequence[Edit]
     return acts
 
 
-def _real_model_logits(
-    model: ReplacementModel,
-    tr: Trace,
-    edits: Sequence[Edit],
-    freeze_attention: bool,
-    constrained: set[int],
-) -> torch.Tensor:
-    """Last-position logits of the real model with edits spliced in at the dictionaries' write hooks."""
+def _editors(model: ReplacementModel, tr: Trace, edits: Sequence[Edit]) -> dict[int, Editor]:
+    """Per edited dictionary, a function applying its edits (in order) to its activations."""
     resolved = [(*_resolve(model, e, len(tr.tokens), tr.has_bos), e) for e in edits]
-    edited = {k for k, _, _ in resolved}
-    hooks: list[tuple[str, Callable]] = []
-    if freeze_attention:
-        hooks += [
-            (n, lambda act, hook, v=v: v.expand_as(act)) for n, v in tr.frozen.items() if n.endswith("hook_pattern")
-        ]
-    for k, d in enumerate(model.dictionaries):
-        clamp = d.layer in constrained
-        if k not in edited and not clamp:
-            continue
+    editors: dict[int, Editor] = {}
+    for k in dict.fromkeys(k for k, _, _ in resolved):
         mine = [(positions, e) for j, positions, e in resolved if j == k]
-        reads: list[torch.Tensor] = []
 
-        def read(act: torch.Tensor, hook, reads: list[torch.Tensor] = reads) -> None:
-            reads[:] = [act[0].flatten(start_dim=1)]
+        def edit(acts: torch.Tensor, mine: list = mine) -> torch.Tensor:
+            for positions, e in mine:
+                acts = e.apply(acts, positions)
+            return acts
 
-        def write(act: torch.Tensor, hook, k=k, d=d, clamp=clamp, mine=mine, reads=reads) -> torch.Tensor:
-            x = reads[0]
-            if clamp:  # recorded activations (edited), recorded error; the skip sees the current input
-                new = tr.activations[k]
-                for positions, e in mine:
-                    new = e.apply(new, positions)
-                out = d.reconstruct(new, x) + tr.errors[k]
-            else:  # features recompute; only the edited ones change what the layer writes
-                current = d.activations(x)
-                new = current
-                for positions, e in mine:
-                    new = e.apply(new, positions)
-                out = act[0].flatten(start_dim=1) + (new - current) @ d.decoder
-            return out.reshape(act.shape)
-
-        hooks += [(d.read_hook, read), (d.write_hook, write)]
-    with torch.no_grad():
-        return model.model.run_with_hooks(tr.tokens[None], fwd_hooks=hooks, return_type="logits")[0, -1]
+        editors[k] = edit
+    return editors
 
 
 def _top(model: ReplacementModel, probs: torch.Tensor, k: int) -> list[tuple[str, float]]:
@@ -226,7 +205,9 @@ def intervene(
         after_logits, mode = logits[0, -1], "replacement model: nonlinearities frozen, every layer constrained"
     else:
         constrained = set(constrained_layers or [])
-        after_logits = _real_model_logits(model, tr, edits, freeze_attention, constrained)
+        after_logits = run_with_edits(
+            model, tr, _editors(model, tr, edits), freeze_attention=freeze_attention, constrained_layers=constrained
+        )
         attention = "frozen" if freeze_attention else "free"
         mode = f"real model: attention {attention}, constrained layers {sorted(constrained) or 'none'}"
     before = torch.softmax(tr.logits[-1].double(), -1)
@@ -254,7 +235,7 @@ def sweep(
     **options,
 ) -> SweepResult:
     """Run ``intervene`` once per strength with ``edit_factory(strength)``'s edits; ``options`` go to it."""
-    from babelgraph.lens import answer_tokens
+    from babelgraph.analysis.lens import answer_tokens
 
     labelled = dict(answers) if isinstance(answers, dict) else {a: a for a in answers}
     ids = {label: answer_tokens(model, word) for label, word in labelled.items()}

@@ -3,7 +3,7 @@
 For each language pair and dictionary, ``IoU = |S_A ∩ S_B| / |S_A ∪ S_B|`` where ``S`` is the set of features
 active anywhere (non-BOS) in a text, averaged over aligned pairs (line ``i`` of A with line ``i`` of B). The same
 measure on unrelated pairs (line ``i`` of A with line ``j != i`` of B, a seeded random derangement) is the
-baseline: shared features beyond it are evidence of language-independent representations (DESIGN.md).
+baseline: shared features beyond it are evidence of language-independent representations (docs/method.md).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelgraph.errors import BabelgraphError
-from babelgraph.graph import atomic_path
-from babelgraph.load import ReplacementModel
-from babelgraph.reference import line_activations, reference_texts
+from babelgraph.files import atomic_path
+from babelgraph.languages.reference import line_activations, reference_texts
+from babelgraph.model.replacement import ReplacementModel
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Pruning: keep the nodes and edges that carry most of the influence on the logits (DESIGN.md, "Pruning").
+"""Pruning: keep the nodes and edges that carry most of the influence on the logits (docs/method.md, "Pruning").
 
 Influence is measured on ``Â``, the absolute adjacency with each row normalised to sum to 1, seeded with the logit
 probabilities ``w``: ``I = w^T (Â + Â^2 + ...)``. The graph is a DAG, so the series ends after at most

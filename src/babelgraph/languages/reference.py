@@ -1,6 +1,6 @@
 """Feature statistics on per-language reference text: mean activation, monolinguality and top contexts.
 
-Multilingual tagging (DESIGN.md) backs each tag with numbers measured on text the graph never saw: a feature's
+Multilingual tagging (docs/method.md) backs each tag with numbers measured on text the graph never saw: a feature's
 mean activation per language and its monolinguality score (mean on one language minus the mean of the other
 languages' means, as in Deng et al. 2025). Every dictionary's activations are computed once per (model, texts)
 with batched forward passes and reduced to sparse statistics, which are cached on disk as safetensors so a
@@ -21,10 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from babelgraph.errors import BabelgraphError
-from babelgraph.graph import atomic_path
-from babelgraph.load import ReplacementModel
+from babelgraph.files import atomic_path
+from babelgraph.languages.tasks import LANGUAGES
+from babelgraph.model.replacement import ReplacementModel, dictionary_activations, starts_with_bos
 
-REFERENCE_LANGUAGES = ("en", "fr", "zh")
+REFERENCE_LANGUAGES = tuple(LANGUAGES)
 CACHE_VERSION = 1
 MIN_CACHED_CONTEXTS = 32  # positions kept per feature and language; deduplicated to (text, token) pairs on read
 Feature = tuple[int, int]  # (dictionary index, feature index)
@@ -68,27 +69,13 @@ def reference_texts(languages: Sequence[str] | None = None) -> dict[str, list[st
 # ---- activations, batched -----------------------------------------------------------------------------------
 def encode_line(model: ReplacementModel, text: str) -> tuple[torch.Tensor, int] | None:
     """Tokens of one line (truncated to the context) and the first non-BOS position; ``None`` if it is empty."""
-    hooked = model.model
-    if hooked.tokenizer is None:
+    if model.tokenizer is None:
         raise BabelgraphError("this model has no tokenizer: reference text needs one")
     if not text.strip():
         return None
-    tokens = hooked.to_tokens(text, truncate=False)[0][: hooked.cfg.n_ctx]
-    bos = hooked.tokenizer.bos_token_id
-    start = int(bos is not None and len(tokens) > 0 and int(tokens[0]) == bos and hooked.cfg.default_prepend_bos)
+    tokens = model.model.to_tokens(text, truncate=False)[0][: model.model.cfg.n_ctx]
+    start = int(starts_with_bos(model, tokens, from_text=True))
     return (tokens, start) if len(tokens) > start else None
-
-
-def _stop_layer(model: ReplacementModel) -> int | None:
-    """Run only the blocks up to the last read hook (every hook name must be inside a block)."""
-    blocks = []
-    for d in model.dictionaries:
-        parts = d.read_hook.split(".")
-        if parts[0] != "blocks" or not parts[1].isdigit():
-            return None
-        blocks.append(int(parts[1]))
-    last = max(blocks) + 1
-    return None if last >= model.n_layers else last
 
 
 def line_activations(
@@ -101,27 +88,13 @@ def line_activations(
     """
     encoded = [(i, e) for i, e in ((i, encode_line(model, line)) for i, line in enumerate(lines)) if e is not None]
     encoded.sort(key=lambda item: len(item[1][0]))
-    hooks = {d.read_hook for d in model.dictionaries}
-    stop = _stop_layer(model)
-    store: dict[str, torch.Tensor] = {}
-
-    def record(activation: torch.Tensor, hook) -> None:
-        store[hook.name] = activation.detach()
-
     for begin in range(0, len(encoded), batch_size):
         chunk = encoded[begin : begin + batch_size]
         width = max(len(tokens) for _, (tokens, _) in chunk)
         batch = torch.zeros(len(chunk), width, dtype=torch.long, device=model.device)
         for row, (_, (tokens, _)) in enumerate(chunk):
             batch[row, : len(tokens)] = tokens
-        with torch.no_grad():
-            model.model.run_with_hooks(
-                batch, fwd_hooks=[(lambda name: name in hooks, record)], return_type=None, stop_at_layer=stop
-            )
-            acts = []
-            for d in model.dictionaries:
-                x = store[d.read_hook].flatten(start_dim=2)
-                acts.append(d.activations(x.reshape(-1, x.shape[-1])).reshape(len(chunk), width, -1))
+        acts = dictionary_activations(model, batch)
         for row, (index, (tokens, start)) in enumerate(chunk):
             yield index, tokens, start, [a[row, : len(tokens)] for a in acts]
 

@@ -1,280 +1,43 @@
 """Attribution: the direct effect of every active feature, error and embedding on every feature and top logit.
 
-The method (DESIGN.md, section 2): run the model once and record its nonlinear parts (attention patterns, every
-normalisation scale, MLP gates) and each dictionary's activations and error. Replaying the model with those parts
-frozen is the *local replacement model*: an affine function of the sources (feature activations, error vectors,
-embeddings) that reproduces the original forward pass exactly. Then
+The method (docs/method.md): the traced, frozen replacement model (:mod:`babelgraph.model.replacement`) is an
+affine function of the sources (feature activations, error vectors, embeddings), so
 
     A[t, s] = a_s * (d_s . J^T w_t)
 
 where ``J^T w_t`` is one backward pass of that frozen model from target ``t``'s read direction ``w_t``, with the
 gradient stopped at every feature. Rows are computed up to ``batch_size`` at a time: the frozen model runs once
 (batch 1) on the prompt up to the targets' positions, and one backward pass with a batch of cotangents
-(``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target. This is DESIGN.md's "one forward
-pass on ``batch`` copies" without the copies: the same rows, with the forward pass's memory and time divided by
-the batch size.
+(``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target: the usual "one forward pass on
+``batch`` copies" without the copies, so the forward pass's memory and time are divided by the batch size.
+
+This module reaches the model only through the :class:`~babelgraph.model.dictionaries.Dictionary` interface and
+the replacement model's write points; it names no hook.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
-from transformer_lens import HookedTransformer
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph, Node
-from babelgraph.load import Dictionary, ReplacementModel
-
-Prompt = str | Sequence[int] | torch.Tensor
-
-
-# ---- tokens -------------------------------------------------------------------------------------------------
-def tokenize(model: ReplacementModel, prompt: Prompt) -> tuple[torch.Tensor, bool]:
-    """Prompt -> 1-d token tensor (with BOS when the model uses one), and whether position 0 is a BOS."""
-    hooked = model.model
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise BabelgraphError("the prompt is empty: give some text to attribute")
-        if hooked.tokenizer is None:
-            raise BabelgraphError("this model has no tokenizer: pass the prompt as a list of token ids")
-        tokens = hooked.to_tokens(prompt, truncate=False)[0]
-        bos = hooked.tokenizer.bos_token_id
-        has_bos = bos is not None and len(tokens) > 0 and int(tokens[0]) == bos and hooked.cfg.default_prepend_bos
-    else:
-        tokens = torch.as_tensor(prompt, dtype=torch.long).flatten()
-        bos = hooked.tokenizer.bos_token_id if hooked.tokenizer is not None else None
-        has_bos = bos is not None and len(tokens) > 0 and int(tokens[0]) == bos
-    if len(tokens) - int(has_bos) < 1:
-        raise BabelgraphError("the prompt tokenizes to nothing: give some text to attribute")
-    if len(tokens) > hooked.cfg.n_ctx:
-        raise BabelgraphError(
-            f"the prompt is {len(tokens)} tokens but the model's context is {hooked.cfg.n_ctx}: shorten it"
-        )
-    if int(tokens.max()) >= hooked.cfg.d_vocab or int(tokens.min()) < 0:
-        raise BabelgraphError(f"token ids must lie in [0, {hooked.cfg.d_vocab}) for this model")
-    return tokens.to(model.device), has_bos
-
-
-def token_strings(model: ReplacementModel, tokens: torch.Tensor) -> list[str]:
-    if model.model.tokenizer is None:
-        return [str(int(t)) for t in tokens]
-    return [model.model.tokenizer.decode([int(t)]) for t in tokens]
-
-
-def single_token(model: ReplacementModel, text: str) -> int:
-    """The id of a token given as a string; a string of several tokens is an error that says so."""
-    tokenizer = model.model.tokenizer
-    if tokenizer is None:
-        if text.isdigit():
-            return int(text)
-        raise BabelgraphError("this model has no tokenizer: give logit targets as token ids")
-    ids = tokenizer.encode(text, add_special_tokens=False)
-    if len(ids) != 1:
-        pieces = [tokenizer.decode([i]) for i in ids]
-        raise BabelgraphError(
-            f"target {text!r} is {len(ids)} tokens {pieces}, not one: name a single token (e.g. {pieces[0]!r})"
-            if ids
-            else f"target {text!r} is empty"
-        )
-    return int(ids[0])
-
-
-# ---- the frozen forward pass --------------------------------------------------------------------------------
-@dataclass
-class Trace:
-    """Everything one clean forward pass fixes: the frozen nonlinearities and each dictionary's state."""
-
-    tokens: torch.Tensor
-    has_bos: bool
-    frozen: dict[str, torch.Tensor]  # hook name -> recorded value (patterns, scales, MLP pre/post)
-    reads: list[torch.Tensor]  # per dictionary, flattened read activations [pos, d_in]
-    activations: list[torch.Tensor]  # per dictionary [pos, d_sae]
-    errors: list[torch.Tensor]  # per dictionary [pos, d_out]: true output minus reconstruction
-    embedding: torch.Tensor  # [pos, d_model]: the residual stream entering block 0
-    logits: torch.Tensor  # [pos, d_vocab]: the original model's logits
-
-    def prefix(self, length: int) -> Trace:
-        """The trace of the first ``length`` tokens: the model is causal, so it is a slice of this one."""
-        if length == len(self.tokens):
-            return self
-        frozen = {
-            name: value[..., :length, :length] if name.endswith("hook_pattern") else value[:, :length]
-            for name, value in self.frozen.items()
-        }
-        return Trace(
-            self.tokens[:length],
-            self.has_bos,
-            frozen,
-            [x[:length] for x in self.reads],
-            [a[:length] for a in self.activations],
-            [e[:length] for e in self.errors],
-            self.embedding[:length],
-            self.logits[:length],
-        )
-
-
-def _frozen_hook_names(model: HookedTransformer, transcoder_layers: set[int]) -> list[str]:
-    names = [n for n in model.hook_dict if n.endswith(".hook_pattern") or n.endswith("hook_scale")]
-    if model.cfg.num_experts:
-        raise BabelgraphError("mixture-of-experts MLPs are not supported: their routing is not frozen yet")
-    if "solu" in str(model.cfg.act_fn):
-        raise BabelgraphError("SoLU MLPs (with their inner LayerNorm) are not supported")
-    if not model.cfg.attn_only:
-        for layer in range(model.cfg.n_layers):
-            if layer not in transcoder_layers:
-                names.append(f"blocks.{layer}.mlp.hook_pre")
-                if not model.cfg.gated_mlp:
-                    names.append(f"blocks.{layer}.mlp.hook_post")
-    return names
-
-
-def trace(model: ReplacementModel, tokens: torch.Tensor, has_bos: bool) -> Trace:
-    """Run the original model once and record what the local replacement model freezes."""
-    hooked = model.model
-    transcoder_layers = {d.layer for d in model.dictionaries if d.is_transcoder}
-    frozen_names = set(_frozen_hook_names(hooked, transcoder_layers))
-    store: dict[str, torch.Tensor] = {}
-    wanted = frozen_names | {d.read_hook for d in model.dictionaries} | {d.write_hook for d in model.dictionaries}
-    wanted.add("blocks.0.hook_resid_pre")
-
-    def record(activation: torch.Tensor, hook) -> None:
-        store[hook.name] = activation.detach()
-
-    with torch.no_grad():
-        logits = hooked.run_with_hooks(
-            tokens[None], fwd_hooks=[(lambda name: name in wanted, record)], return_type="logits"
-        )[0]
-    reads, acts, errors = [], [], []
-    for d in model.dictionaries:
-        x = store[d.read_hook][0].flatten(start_dim=1)
-        with torch.no_grad():
-            a = d.activations(x)
-            true_out = store[d.write_hook][0].flatten(start_dim=1)
-            errors.append(true_out - d.reconstruct(a, x))
-        reads.append(x)
-        acts.append(a)
-    frozen = {name: store[name] for name in frozen_names}
-    return Trace(tokens, has_bos, frozen, reads, acts, errors, store["blocks.0.hook_resid_pre"][0], logits)
-
-
-@dataclass
-class FrozenRun:
-    """A replay of the local replacement model over a batch of copies of the prompt.
-
-    ``reads[k]`` is dictionary k's input and ``final`` the final-norm output (where targets read);
-    ``writes[k]`` and ``embedding`` are leaves standing for what dictionary k writes and for the embeddings
-    (where sources write). Gradients from reads to writes are the direct effects.
-    """
-
-    reads: list[torch.Tensor] = field(default_factory=list)
-    writes: list[torch.Tensor] = field(default_factory=list)
-    embedding: torch.Tensor | None = None
-    final: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-
-
-def frozen_forward(
-    model: ReplacementModel,
-    tr: Trace,
-    batch: int = 1,
-    *,
-    activations: list[torch.Tensor] | None = None,
-    errors: list[torch.Tensor] | None = None,
-    embedding: torch.Tensor | None = None,
-    requires_grad: bool = True,
-) -> FrozenRun:
-    """Replay the frozen model, optionally with other source values (feature activations, errors, embedding).
-
-    With the recorded values it reproduces the original forward pass; with others it is the affine replacement
-    model the graph describes, which is what the intervention invariant is checked against.
-    """
-    hooked = model.model
-    acts = tr.activations if activations is None else activations
-    errs = tr.errors if errors is None else errors
-    emb = tr.embedding if embedding is None else embedding
-    run = FrozenRun()
-    for k, d in enumerate(model.dictionaries):
-        const = acts[k] @ d.decoder + d.sae.b_dec + errs[k]
-        leaf = const.expand(batch, *const.shape).clone().requires_grad_(requires_grad)
-        run.writes.append(leaf)
-        run.reads.append(torch.empty(0))
-    run.embedding = emb.expand(batch, *emb.shape).clone().requires_grad_(requires_grad)
-
-    # Hooks run in the order listed; one that returns a tensor replaces the activation for the next.
-    hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", lambda act, hook: run.embedding)]
-    for name, value in tr.frozen.items():
-        if name.endswith("mlp.hook_post"):
-            continue
-        if name.endswith("mlp.hook_pre") and not hooked.cfg.gated_mlp:
-            hooks.extend(_frozen_gate_hooks(name, value, tr.frozen[name.replace("hook_pre", "hook_post")]))
-        else:  # attention patterns, normalisation scales, the gate branch of a gated MLP
-            hooks.append((name, lambda act, hook, value=value: value.expand_as(act)))
-    for d in model.dictionaries:
-        if d.is_transcoder:  # the MLP's own output is replaced: keep autograd out of its internals
-            hooks.append((f"blocks.{d.layer}.mlp.hook_pre", lambda act, hook: act.detach()))
-    for k, d in enumerate(model.dictionaries):
-        hooks.append((d.read_hook, lambda act, hook, k=k: run.reads.__setitem__(k, act.flatten(start_dim=2))))
-    for k, d in enumerate(model.dictionaries):
-        hooks.append((d.write_hook, lambda act, hook, k=k, d=d: _write(run, k, d).reshape(act.shape)))
-    hooks.append(("ln_final.hook_normalized", lambda act, hook: setattr(run, "final", act)))
-
-    with torch.set_grad_enabled(requires_grad):
-        run.logits = hooked.run_with_hooks(tr.tokens.expand(batch, -1), fwd_hooks=hooks, return_type="logits")
-    return run
-
-
-def _write(run: FrozenRun, k: int, d: Dictionary) -> torch.Tensor:
-    """What dictionary k writes: its frozen output (a leaf, where gradients are read) plus the linear skip."""
-    out = run.writes[k]
-    return out if d.skip is None else out + run.reads[k] @ d.skip.T
-
-
-def _frozen_gate_hooks(pre_name: str, pre0: torch.Tensor, post0: torch.Tensor) -> list[tuple[str, Callable]]:
-    """An MLP nonlinearity as a frozen elementwise gate ``act(z0)/z0``: exact at ``z0``, linear around it."""
-    gate = torch.where(pre0 == 0, torch.zeros_like(pre0), post0 / pre0)
-    current: list[torch.Tensor] = []
-
-    def keep_pre(act: torch.Tensor, hook) -> None:
-        current[:] = [act]
-
-    def linear_post(act: torch.Tensor, hook) -> torch.Tensor:
-        return post0 + (current.pop() - pre0) * gate
-
-    return [(pre_name, keep_pre), (pre_name.replace("hook_pre", "hook_post"), linear_post)]
-
-
-def demeaned_unembedding(model: ReplacementModel) -> torch.Tensor:
-    """``[d_model, d_vocab]``: each logit's read direction at ``ln_final.hook_normalized``.
-
-    That hook comes before the final norm's gain, so the gain is folded in; de-meaning over the vocabulary
-    makes a logit target measure its token against the average token.
-    """
-    w_u = model.model.W_U
-    w_u = w_u - w_u.mean(dim=1, keepdim=True)
-    gain = getattr(model.model.ln_final, "w", None)
-    return w_u if gain is None else gain[:, None] * w_u
-
-
-def pre_activations(model: ReplacementModel, run: FrozenRun) -> list[torch.Tensor]:
-    """Every dictionary's feature pre-activations in a frozen run, ``[batch, pos, d_sae]`` each."""
-    return [d.pre_activations(x) for d, x in zip(model.dictionaries, run.reads)]
-
-
-def demeaned_logits(model: ReplacementModel, run: FrozenRun) -> torch.Tensor:
-    """``[batch, pos, d_vocab]`` logits before any soft-capping, minus their mean over the vocabulary."""
-    assert run.final is not None
-    residual = run.final
-    norm = model.model.ln_final
-    if getattr(norm, "w", None) is not None:
-        residual = residual * norm.w
-    if getattr(norm, "b", None) is not None:
-        residual = residual + norm.b
-    logits = residual @ model.model.W_U + model.model.b_U
-    return logits - logits.mean(dim=-1, keepdim=True)
+from babelgraph.model.replacement import (
+    FrozenRun,
+    Prompt,
+    ReplacementModel,
+    Trace,
+    demeaned_unembedding,
+    frozen_forward,
+    single_token,
+    token_strings,
+    tokenize,
+    trace,
+)
 
 
 # ---- attribution --------------------------------------------------------------------------------------------
@@ -288,20 +51,21 @@ class _Sources:
     activation: torch.Tensor
     n_positions: int
     n_dicts: int
+    n_writes: int  # write points: each has an error node per position
 
     @property
     def n_features(self) -> int:
         return len(self.feature)
 
-    def error_column(self, k: int, pos: int) -> int:
-        return self.n_features + k * self.n_positions + pos
+    def error_column(self, w: int, pos: int) -> int:
+        return self.n_features + w * self.n_positions + pos
 
     def embedding_column(self, pos: int) -> int:
-        return self.n_features + self.n_dicts * self.n_positions + pos
+        return self.n_features + self.n_writes * self.n_positions + pos
 
     @property
     def n_columns(self) -> int:
-        return self.n_features + (self.n_dicts + 1) * self.n_positions
+        return self.n_features + (self.n_writes + 1) * self.n_positions
 
 
 def _active_features(tr: Trace) -> _Sources:
@@ -312,11 +76,11 @@ def _active_features(tr: Trace) -> _Sources:
         pos = pos + start
         parts.append((torch.full_like(pos, k), pos, feat, acts[pos, feat]))
     dict_index, position, feature, activation = (torch.cat(x) for x in zip(*parts))
-    return _Sources(dict_index, position, feature, activation, len(tr.tokens), len(tr.activations))
+    return _Sources(dict_index, position, feature, activation, len(tr.tokens), len(tr.activations), len(tr.errors))
 
 
 def _source_vectors(model: ReplacementModel, tr: Trace, src: _Sources) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """What each source writes, padded per position, for the embedding and then each dictionary.
+    """What each source writes, padded per position, for the embedding and then each write point.
 
     For write point ``w``: ``vectors [pos, m, d]`` holds ``a_s * d_s`` for the active features at each position,
     then the error vector (embedding: the embedding); ``columns [pos, m]`` their columns in A, padding pointing at
@@ -325,18 +89,19 @@ def _source_vectors(model: ReplacementModel, tr: Trace, src: _Sources) -> list[t
     n_pos = src.n_positions
     positions = torch.arange(n_pos, device=tr.embedding.device)
     out = [(tr.embedding[:, None, :], (src.embedding_column(0) + positions)[:, None])]
-    for k, d in enumerate(model.dictionaries):
+    for w, point in enumerate(model.write_points):
+        k, d = point.dictionary, model.dictionaries[point.dictionary]
         cols = torch.nonzero(src.dict_index == k).flatten()
         pos = src.position[cols]
         counts = torch.bincount(pos, minlength=n_pos)
         m = int(counts.max()) if len(cols) else 0
-        vectors = torch.zeros(n_pos, m + 1, tr.errors[k].shape[-1], dtype=tr.errors[k].dtype, device=pos.device)
+        vectors = torch.zeros(n_pos, m + 1, tr.errors[w].shape[-1], dtype=tr.errors[w].dtype, device=pos.device)
         columns = torch.full((n_pos, m + 1), src.n_columns, dtype=torch.long, device=pos.device)
         slot = torch.arange(len(cols), device=pos.device) - (torch.cumsum(counts, 0) - counts)[pos]
-        vectors[pos, slot] = d.decoder[src.feature[cols]] * src.activation[cols, None]
+        vectors[pos, slot] = d.decoder(point.write)[src.feature[cols]] * src.activation[cols, None]
         columns[pos, slot] = cols
-        vectors[:, m] = tr.errors[k]
-        columns[:, m] = src.error_column(k, 0) + positions
+        vectors[:, m] = tr.errors[w]
+        columns[:, m] = src.error_column(w, 0) + positions
         out.append((vectors, columns))
     return out
 
@@ -383,15 +148,17 @@ def _backward_rows(
     grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
     positions = [t.position for t in targets]
     grad[range(len(targets)), 0, positions] = torch.stack([t.vector for t in targets]).to(base.dtype)
-    inputs = [run.embedding, *run.writes[: len(model.dictionaries) if k < 0 else k]]
+    upstream = model.writes_before(None if k < 0 else model.dictionaries[k].read_hook)
+    inputs = [run.embedding, *(run.writes[w] for w in upstream)]
     gradients = torch.autograd.grad([base], inputs, [grad], retain_graph=True, allow_unused=True, is_grads_batched=True)
     rows = torch.zeros(len(targets), src.n_columns + 1, dtype=base.dtype, device=base.device)
-    for (vectors, columns), gradient in zip(sources, gradients):
+    for (vectors, columns), gradient in zip([sources[0], *(sources[w + 1] for w in upstream)], gradients):
         if gradient is None:
             continue
         # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
         entries = torch.bmm(gradient[:, 0].transpose(0, 1), vectors[:length].transpose(1, 2))
-        rows[:, columns[:length].flatten()] = entries.transpose(0, 1).reshape(len(targets), -1)
+        # accumulate: a cross-layer dictionary's features write at several write points, one column each
+        rows.index_add_(1, columns[:length].flatten(), entries.transpose(0, 1).reshape(len(targets), -1))
     return rows[:, :-1]
 
 
@@ -576,22 +343,26 @@ def _assemble(
 ) -> AttributionGraph:
     """Lay out nodes (features, errors, embeddings, logits) and the square adjacency matrix."""
     strings = token_strings(model, tr.tokens)
-    n_pos, n_dicts = src.n_positions, src.n_dicts
+    n_pos, n_writes = src.n_positions, src.n_writes
     sel = torch.tensor(selected, dtype=torch.long, device=feature_rows.device)
     unselected = torch.ones(src.n_features, dtype=torch.bool, device=feature_rows.device)
     unselected[sel] = False
     # columns: selected features, errors (+ folded unselected features), embeddings
     raw_rows = torch.cat([feature_rows, logit_rows])
-    error_block = raw_rows[:, src.n_features : src.error_column(n_dicts, 0)].clone()
-    if unselected.any():
+    error_block = raw_rows[:, src.n_features : src.error_column(n_writes, 0)].clone()
+    if unselected.any():  # into the error node of the dictionary's first write point at its position
+        first_write = torch.tensor(
+            [min(w for w, p in enumerate(model.write_points) if p.dictionary == k) for k in range(src.n_dicts)],
+            device=src.dict_index.device,
+        )
         cols = torch.nonzero(unselected).flatten()
-        fold = src.dict_index[cols] * n_pos + src.position[cols]
+        fold = first_write[src.dict_index[cols]] * n_pos + src.position[cols]
         error_block.index_add_(1, fold.to(error_block.device), raw_rows[:, cols])
     source_block = torch.cat(
         [raw_rows[:, sel], error_block, raw_rows[:, src.embedding_column(0) : src.embedding_column(n_pos)]], dim=1
     )
     n_sel, n_logits = len(selected), len(logit_ids)
-    n = n_sel + n_dicts * n_pos + n_pos + n_logits
+    n = n_sel + n_writes * n_pos + n_pos + n_logits
     adjacency = torch.zeros(n, n, dtype=torch.float32)
     adjacency[:n_sel, : source_block.shape[1]] = source_block[:n_sel].float().cpu()
     adjacency[n - n_logits :, : source_block.shape[1]] = source_block[n_sel:].float().cpu()
@@ -613,14 +384,15 @@ def _assemble(
                 token_id=int(tr.tokens[pos]),
             )
         )
-    for k, d in enumerate(model.dictionaries):
-        norms = tr.errors[k].norm(dim=-1)
+    for w, point in enumerate(model.write_points):
+        d = model.dictionaries[point.dictionary]
+        norms = tr.errors[w].norm(dim=-1)
         for pos in range(n_pos):
             nodes.append(
                 Node(
-                    id=f"err_{k}_{pos}",
+                    id=f"err_{w}_{pos}",
                     kind="error",
-                    layer=d.layer,
+                    layer=point.layer,
                     position=pos,
                     dictionary=d.name,
                     activation=float(norms[pos]),
@@ -676,6 +448,6 @@ def _check_dictionary_identities(model: ReplacementModel, tr: Trace) -> None:
         gap = ((pre - acts).abs() * active).max() / pre.abs().max().clamp_min(1.0)
         if gap > (1e-3 if acts.dtype in (torch.float32, torch.float64) else 5e-2):
             raise BabelgraphError(
-                f"dictionary at {d.read_hook} ({d.sae.cfg.architecture()}): its active features do not equal "
+                f"dictionary at {d.read_hook} ({d.architecture}): its active features do not equal "
                 "their affine pre-activations, so babelgraph cannot attribute through it"
             )

@@ -7,7 +7,6 @@ import functools
 import shutil
 import tempfile
 
-import pytest
 import torch
 from sae_lens import (
     GatedSAE,
@@ -152,8 +151,3 @@ def make_sae(kind: str, hook: str, seed: int = 0, d_in: int = D_MODEL) -> SAE:
 
 
 MODELS = {"gpt2": gpt2_style, "llama": llama_style, "gemma": gemma_style}
-
-
-@pytest.fixture(params=list(MODELS))
-def tiny_model(request: pytest.FixtureRequest) -> HookedTransformer:
-    return MODELS[request.param]()

@@ -1,0 +1,143 @@
+"""``babelgraph compare``: one concept (prompts or ``--concept``) or a batch file of them, with resume and a
+summary across concepts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from babelgraph.cli.options import (
+    add_model_arguments,
+    add_out_argument,
+    add_pruning_arguments,
+    load_model_from,
+    probability,
+)
+from babelgraph.errors import BabelgraphError
+from babelgraph.languages.batch import DONE_FILES, Job, concept_job, prompts_job, read_batch, write_summary
+from babelgraph.languages.tasks import LANGUAGES
+
+
+# ---- parser ---------------------------------------------------------------------------------------------------
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "compare",
+        help="compare the graphs of one concept across languages (multilingual vs language-specific features)",
+        description="Give prompts (--en/--fr/--zh/--lang xx=TEXT), or --concept WORD (antonym templates), or "
+        '--file JSONL with one {"en": ..., "fr": ..., "zh": ...} or {"concept": ...} per line.',
+    )
+    for lang in LANGUAGES:
+        parser.add_argument(f"--{lang}", default=None, metavar="TEXT", help=f"the {lang} prompt")
+    parser.add_argument("--lang", action="append", default=[], metavar="XX=TEXT", help="a prompt in any language")
+    parser.add_argument("--concept", default=None, help="an antonym-table word, e.g. small (prompts from templates)")
+    parser.add_argument("--file", default=None, help="JSONL batch file; finished concepts are skipped on a rerun")
+    add_out_argument(parser)
+    add_pruning_arguments(parser)
+    parser.add_argument(
+        "--active-fraction",
+        type=probability,
+        default=0.1,
+        help="a one-graph feature is language-specific while its activation on the other prompts stays below this "
+        "fraction of its own (default 0.1)",
+    )
+    parser.add_argument("--active-threshold", type=float, default=None, help="absolute activity threshold instead")
+    parser.add_argument("--format", default="html,graphml,gexf,json", help="comparison graph formats (default: all)")
+    parser.add_argument("--no-statistics", action="store_true", help="skip reference-text statistics")
+    parser.add_argument("--no-overlap", action="store_true", help="skip the feature-overlap plot on the page")
+    add_model_arguments(parser)
+
+
+def _single_job(args: argparse.Namespace) -> Job:
+    prompts = {lang: getattr(args, lang) for lang in LANGUAGES if getattr(args, lang) is not None}
+    for item in args.lang:
+        lang, sep, text = item.partition("=")
+        if not sep or not lang.strip():
+            raise BabelgraphError(f"cannot read --lang {item!r}: write XX=TEXT, e.g. --lang de='Das Gegenteil'")
+        prompts[lang.strip()] = text
+    if args.concept is not None:
+        if prompts:
+            raise BabelgraphError("give either prompts (--en/--fr/--zh/--lang) or --concept, not both")
+        return concept_job(args.concept)
+    from babelgraph.languages.compare import validate_prompts
+
+    validate_prompts(prompts)
+    return prompts_job(prompts)
+
+
+# ---- running --------------------------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    """Run one comparison or a batch; returns the exit status (batch: 0 if any line worked, else 2)."""
+    from babelgraph.formats import parse_formats
+
+    formats = parse_formats(args.format)
+    single = args.concept is not None or bool(args.lang) or any(getattr(args, k) is not None for k in LANGUAGES)
+    if args.file is not None and single:
+        raise BabelgraphError("give either --file or prompts/--concept, not both")
+    if args.file is None and not single:
+        raise BabelgraphError("nothing to compare: give --en/--fr/--zh prompts, --concept WORD or --file JSONL")
+    if args.file is None:
+        jobs: list[tuple[int, Job | BabelgraphError]] = [(0, _single_job(args))]
+    else:
+        jobs = read_batch(Path(args.file))
+
+    from tqdm.auto import tqdm
+
+    from babelgraph.formats.comparison import overlap_png, save_comparison
+    from babelgraph.languages.compare import compare
+
+    model = load_model_from(args)
+    out = Path(args.out)
+    overlap, overlap_note = (None, "skipped (--no-overlap)") if args.no_overlap else overlap_png(model)
+    worked: list[Job] = []
+    bar = tqdm(jobs, desc="concepts", unit="concept", disable=args.quiet or args.file is None)
+    for number, job in bar:
+        where = f"line {number}: " if args.file is not None else ""
+        if isinstance(job, BabelgraphError):
+            print(f"babelgraph: error: {where}{job}", file=sys.stderr)
+            continue
+        folder = out / job.name
+        if args.file is not None and all((folder / name).is_file() for name in DONE_FILES):
+            worked.append(job)
+            if not args.quiet:
+                bar.write(f"{job.name}: done before, skipped")
+            continue
+        try:
+            comparison = compare(
+                model,
+                job.prompts,
+                node_threshold=args.node_threshold,
+                edge_threshold=args.edge_threshold,
+                active_fraction=args.active_fraction,
+                active_threshold=args.active_threshold,
+                max_feature_nodes=args.max_feature_nodes,
+                statistics=not args.no_statistics,
+                progress=not args.quiet and args.file is None,
+            )
+            paths = save_comparison(comparison, folder, formats, overlap, overlap_note)
+        except BabelgraphError as exc:
+            if args.file is None:
+                raise
+            print(f"babelgraph: error: {where}{exc}", file=sys.stderr)
+            continue
+        worked.append(job)
+        if not args.quiet:
+            bar.write(describe(job.name, comparison))
+        for path in paths if args.file is None else [folder / "page.html"]:
+            bar.write(str(path))
+    if not worked:
+        return 2
+    for path in write_summary(out, worked):
+        print(path)
+    return 0
+
+
+def describe(name: str, comparison) -> str:  # noqa: ANN001 - a Comparison
+    counts = comparison.counts()
+    lines = [
+        f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" ({comparison.settings['seconds']:.1f}s)"
+    ]
+    for layer, row in comparison.counts_by_layer().items():
+        lines.append(f"  L{layer}: " + ", ".join(f"{v} {k}" for k, v in row.items()))
+    lines += [f"  note: {note}" for note in comparison.notes]
+    return "\n".join(lines)
