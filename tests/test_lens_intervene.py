@@ -141,12 +141,22 @@ def test_demo_cli_lens_and_intervene(tmp_path, capsys):
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv", ".png"]
     capsys.readouterr()
     model = bg.load_model("demo")
-    tokens, has_bos = tokenize(model, prompt)
-    last_layer = trace(model, tokens, has_bos).activations[-1][-1]
-    feature = int(last_layer.argmax())  # the strongest feature at the answer position: editing it must matter
-    assert last_layer[feature] > 0
-    assert main(["intervene", prompt, "--scale", f"L3:{feature}@-1=-4", "--quiet"]) == 0
+    graph = bg.attribute(model, prompt, progress=False)
+    top = graph.logit_nodes[0]
+    row = graph.adjacency[graph.nodes.index(top)]
+    last = len(graph.tokens) - 1
+    # the feature at the answer position with the strongest direct push on the top logit: suppressing it must matter
+    weight, node = max(
+        (float(row[i]), n) for i, n in enumerate(graph.nodes) if n.kind == "feature" and n.position == last
+    )
+    assert weight > 0.1
+    edit = f"L{node.layer}:{node.feature}@-1=-4"
+    assert main(["intervene", prompt, "--scale", edit, "--quiet"]) == 0
     printed = capsys.readouterr().out
-    result = intervene(model, prompt, [Edit(3, feature, -4.0, positions=[-1])])
+    result = intervene(model, prompt, [Edit(node.layer, node.feature, -4.0, positions=[-1])])
     assert printed.strip() == result.format().strip()
-    assert float((result.probs_after - result.probs_before).abs().max()) > 1e-3
+
+    def log_odds(p: torch.Tensor) -> float:
+        return math.log(float(p[top.token_id]) / (1 - float(p[top.token_id])))
+
+    assert log_odds(result.probs_before) - log_odds(result.probs_after) > 0.5

@@ -223,21 +223,25 @@ def attribute(
     batch_size: int | None = None,
     max_feature_nodes: int | None = None,
     progress: bool = True,
+    traced: Trace | None = None,
 ) -> AttributionGraph:
     """Build the unpruned attribution graph of ``prompt`` (text, or token ids for models without a tokenizer).
 
     Logit targets are the top tokens until their probability adds up to ``desired_logit_prob`` (at most
     ``max_n_logits``), or the single tokens named in ``targets``. With ``max_feature_nodes``, only that many
     features get rows, chosen greedily by their estimated influence on the logits; the rest are folded into the
-    error node at their position, so every row still sums to its pre-activation.
+    error node at their position, so every row still sums to its pre-activation. ``traced`` is the prompt's
+    trace when the caller already has it (a comparison traces each prompt once).
     """
     started = time.perf_counter()
     if batch_size is None:  # small backward passes suit a CPU's caches; a GPU wants wide ones
         batch_size = 64 if model.device.type == "cpu" else 512
     if batch_size < 1:
         raise BabelgraphError("batch_size must be at least 1")
-    tokens, has_bos = tokenize(model, prompt)
-    tr = trace(model, tokens, has_bos)
+    if traced is None:
+        tokens, has_bos = tokenize(model, prompt)
+        traced = trace(model, tokens, has_bos)
+    tr, tokens = traced, traced.tokens
     traced = time.perf_counter()
     _check_dictionary_identities(model, tr)
     src = _active_features(tr)

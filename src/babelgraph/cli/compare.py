@@ -4,6 +4,7 @@ summary across concepts."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -12,10 +13,21 @@ from babelgraph.cli.options import (
     add_out_argument,
     add_pruning_arguments,
     load_model_from,
+    positive,
     probability,
 )
 from babelgraph.errors import BabelgraphError
-from babelgraph.languages.batch import DONE_FILES, Job, concept_job, prompts_job, read_batch, write_summary
+from babelgraph.languages.batch import (
+    Job,
+    baseline_jobs,
+    concept_job,
+    format_layers,
+    is_done,
+    mark_done,
+    prompts_job,
+    read_batch,
+    write_summary,
+)
 from babelgraph.languages.tasks import LANGUAGES
 
 
@@ -38,10 +50,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--active-fraction",
         type=probability,
         default=0.1,
-        help="a one-graph feature is language-specific while its activation on the other prompts stays below this "
-        "fraction of its own (default 0.1)",
+        help="active on a prompt: max activation (BOS excluded) at least this fraction of the feature's strongest "
+        "activation over the compared prompts (default 0.1)",
     )
     parser.add_argument("--active-threshold", type=float, default=None, help="absolute activity threshold instead")
+    parser.add_argument(
+        "--max-control-rate",
+        type=probability,
+        default=0.25,
+        help="concept-selective: active on at most this share of the control prompts (default 0.25)",
+    )
+    parser.add_argument(
+        "--controls", default=None, help='JSON file {"en": [control prompts], ...} (default: made from the word tables)'
+    )
+    parser.add_argument("--n-controls", type=positive, default=16, help="control prompts per language (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the control sample (default 0)")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="batch: skip the mismatched-concept baseline of the summary"
+    )
     parser.add_argument("--format", default="html,graphml,gexf,json", help="comparison graph formats (default: all)")
     parser.add_argument("--no-statistics", action="store_true", help="skip reference-text statistics")
     parser.add_argument("--no-overlap", action="store_true", help="skip the feature-overlap plot on the page")
@@ -81,63 +107,117 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs = read_batch(Path(args.file))
 
+    controls = _read_controls(args.controls)
+    if args.file is not None and not args.no_baseline:
+        jobs += [(0, job) for job in baseline_jobs([j for _, j in jobs if isinstance(j, Job)])]
+
     from tqdm.auto import tqdm
 
     from babelgraph.formats.comparison import overlap_png, save_comparison
     from babelgraph.languages.compare import compare
+    from babelgraph.languages.tags import TagRule
 
     model = load_model_from(args)
+    rule = TagRule(args.active_fraction, args.active_threshold, args.max_control_rate)
+    settings = {
+        "node_threshold": args.node_threshold,
+        "edge_threshold": args.edge_threshold,
+        "rule": [rule.active_fraction, rule.active_threshold, rule.max_control_rate],
+        "n_controls": args.n_controls,
+        "seed": args.seed,
+        "max_feature_nodes": args.max_feature_nodes,
+        "statistics": not args.no_statistics,
+        "formats": formats,
+    }
     out = Path(args.out)
     overlap, overlap_note = (None, "skipped (--no-overlap)") if args.no_overlap else overlap_png(model)
     worked: list[Job] = []
     bar = tqdm(jobs, desc="concepts", unit="concept", disable=args.quiet or args.file is None)
     for number, job in bar:
-        where = f"line {number}: " if args.file is not None else ""
+        where = f"line {number}: " if number else ""
         if isinstance(job, BabelgraphError):
             print(f"babelgraph: error: {where}{job}", file=sys.stderr)
             continue
         folder = out / job.name
-        if args.file is not None and all((folder / name).is_file() for name in DONE_FILES):
+        job_controls = job.controls if job.controls is not None else controls
+        key = job.key(model.describe(), {**settings, "controls": job_controls})
+        if args.file is not None and is_done(folder, key):
             worked.append(job)
             if not args.quiet:
-                bar.write(f"{job.name}: done before, skipped")
+                bar.write(f"{job.name}: done before with these settings, skipped")
             continue
         try:
             comparison = compare(
                 model,
                 job.prompts,
+                controls=job_controls,
+                n_controls=args.n_controls,
+                seed=args.seed,
+                rule=rule,
                 node_threshold=args.node_threshold,
                 edge_threshold=args.edge_threshold,
-                active_fraction=args.active_fraction,
-                active_threshold=args.active_threshold,
                 max_feature_nodes=args.max_feature_nodes,
                 statistics=not args.no_statistics,
                 progress=not args.quiet and args.file is None,
             )
             paths = save_comparison(comparison, folder, formats, overlap, overlap_note)
+            mark_done(folder, job, key)
         except BabelgraphError as exc:
             if args.file is None:
                 raise
             print(f"babelgraph: error: {where}{exc}", file=sys.stderr)
             continue
         worked.append(job)
-        if not args.quiet:
+        if not args.quiet and not job.baseline:
             bar.write(describe(job.name, comparison))
         for path in paths if args.file is None else [folder / "page.html"]:
             bar.write(str(path))
-    if not worked:
+    if not any(not j.baseline for j in worked):
         return 2
-    for path in write_summary(out, worked):
+    paths = write_summary(out, worked)
+    if not args.quiet and args.file is not None:
+        summary = json.loads(paths[0].read_text(encoding="utf-8"))
+        print(f"across {len(summary['concepts'])} concepts: concept-selective features shared across languages")
+        print(format_layers(summary))
+    for path in paths:
         print(path)
     return 0
 
 
+def _read_controls(path: str | None) -> dict[str, list[str]] | None:
+    """``--controls FILE``: a JSON object mapping languages to lists of control prompts."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BabelgraphError(f"cannot read --controls {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in data.values()
+    ):
+        raise BabelgraphError('--controls must hold a JSON object {"en": ["prompt", ...], "fr": [...]}')
+    return data
+
+
 def describe(name: str, comparison) -> str:  # noqa: ANN001 - a Comparison
+    """The per-concept summary: tag counts, per layer, and whether they hang on the thresholds."""
     counts = comparison.counts()
     lines = [
         f"{name}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" ({comparison.settings['seconds']:.1f}s)"
     ]
     for layer, row in comparison.counts_by_layer().items():
-        lines.append(f"  L{layer}: " + ", ".join(f"{v} {k}" for k, v in row.items()))
+        lines.append(f"  L{layer}: " + ", ".join(f"{v} {k}" for k, v in row.items() if v))
+    sweep = comparison.robustness()
+    spread = {tag: (min(r[tag] for r in sweep), max(r[tag] for r in sweep)) for tag in counts}
+    lines.append(
+        "  over thresholds (active fraction 0.05-0.5, max control rate 0.1-0.5): "
+        + ", ".join(f"{tag} {lo}-{hi}" for tag, (lo, hi) in spread.items())
+    )
+    by_tag = comparison.monolinguality_by_tag()
+    if by_tag:
+        lines.append(
+            "  median reference monolinguality: "
+            + ", ".join(f"{tag} {v['median']:.2f} (n={v['n']})" for tag, v in by_tag.items())
+        )
     lines += [f"  note: {note}" for note in comparison.notes]
     return "\n".join(lines)

@@ -24,10 +24,12 @@ KIND_COLOURS: dict[str, tuple[int, int, int]] = {
     "logit": (176, 122, 161),
 }
 # comparison graphs (babelgraph.compare): feature nodes coloured by tag instead of kind
-TAG_COLOURS: dict[str, tuple[int, int, int]] = {
-    "multilingual": (0, 150, 136),
-    "language-specific": (214, 39, 40),
-    "mixed": (140, 86, 75),
+TAG_COLOURS: dict[str, tuple[int, int, int]] = {  # Okabe-Ito: told apart by colour-blind readers
+    "shared-concept": (0, 158, 115),
+    "specific-concept": (213, 94, 0),
+    "shared-task": (86, 180, 233),
+    "specific-task": (230, 159, 0),
+    "unclear": (204, 121, 167),
 }
 POSITIVE_RGB = (37, 99, 235)
 NEGATIVE_RGB = (220, 38, 38)

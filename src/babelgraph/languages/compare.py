@@ -1,44 +1,45 @@
-"""Multilingual comparison: one pruned graph per language, features aligned across them, and tagged.
+"""Multilingual comparison: one pruned graph per language, features aligned across them, tagged with controls.
 
-A feature is identified by ``(dictionary index, feature index)``; its positions differ across languages, so
-alignment ignores positions (DESIGN.md, "Multilingual tagging"). Tags, decided by :func:`tag_features`:
-
-- ``multilingual``: in the pruned graphs of at least two languages (``languages`` lists them);
-- ``language-specific``: in exactly one pruned graph, and its activation on every other language's prompt
-  (max over all positions) stays below the activity threshold;
-- ``mixed``: in exactly one pruned graph but active at or above the threshold on another language's prompt:
-  it fires there but is not part of that language's circuit (DESIGN.md's "shared-inactive" evidence).
-
-The activity threshold is ``active_threshold`` when given (absolute), else ``active_fraction`` (default 0.1) of
-the feature's activation in its own language: "near zero" relative to how strongly the feature fires where it
-matters, which works whatever the dictionaries' activation scale.
-
-The comparison graph (:func:`comparison_graph`) has one node per feature (collapsed over positions) and each
-language's error, embedding and logit nodes with ids prefixed by the language (``en:emb_3``). Each language's
-edges are kept in ``metadata["edge_weights"]`` as ``{lang: [[target, source, weight], ...]}`` (weights summed over
-collapsed positions); the adjacency is their mean over the languages where the edge exists. Node x positions are
-laid out with the languages' token rows side by side (``token_strings`` concatenated), a feature at the mean of
-its positions there, so every exported format (and Neuronpedia ids) stays unambiguous.
+:func:`compare` traces each language's prompt once, attributes and prunes it, collects for every feature in at
+least one pruned graph its evidence in every language (activations and tokens at non-BOS positions, graph
+membership, activations on control prompts: :mod:`babelgraph.languages.controls`), tags it
+(:mod:`babelgraph.languages.tags`, where the statistics and thresholds are documented), adds its monolinguality
+on reference text, and builds the comparison graph (:mod:`babelgraph.languages.comparison_graph`).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from babelgraph.attribution import attribute
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph
 from babelgraph.languages.comparison_graph import comparison_graph, feature_positions
-from babelgraph.languages.reference import feature_statistics
-from babelgraph.languages.tags import DEFAULT_ACTIVE_FRACTION, TAGS, FeatureInfo, FeatureKey, tag_features
-from babelgraph.model.replacement import ReplacementModel, tokenize, trace
+from babelgraph.languages.controls import DEFAULT_N_CONTROLS, auto_controls, prompt_maxima
+from babelgraph.languages.reference import REFERENCE_LANGUAGES, feature_statistics
+from babelgraph.languages.tags import (
+    TAG_MEANINGS,
+    TAGS,
+    FeatureInfo,
+    FeatureKey,
+    LanguageEvidence,
+    Monolinguality,
+    TagRule,
+    count_tags,
+    tag_counts_sweep,
+    tag_feature,
+)
+from babelgraph.model.replacement import ReplacementModel, Trace, token_strings, tokenize, trace
 from babelgraph.pruning import prune
+
+RESERVED_LANGUAGE_CODES = ("comparison", "features", "page", "summary")  # file names in a comparison folder
 
 
 # ---- the comparison -------------------------------------------------------------------------------------------
@@ -51,31 +52,54 @@ class Comparison:
     features: dict[FeatureKey, FeatureInfo]
     graph: AttributionGraph
     settings: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # e.g. why reference statistics are missing
+    notes: list[str] = field(default_factory=list)  # e.g. why reference statistics or controls are missing
+    controls: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> TagRule:
+        return TagRule(
+            self.settings.get("active_fraction", 0.1),
+            self.settings.get("active_threshold"),
+            self.settings.get("max_control_rate", 0.25),
+        )
 
     @property
     def languages(self) -> list[str]:
         return list(self.prompts)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(TAGS, 0)
-        for info in self.features.values():
-            counts[info.tag] += 1
-        return counts
+        return count_tags(info.tag for info in self.features.values())
 
     def counts_by_layer(self) -> dict[int, dict[str, int]]:
         """layer -> tag -> number of features, over every layer that has one."""
         table: dict[int, dict[str, int]] = {}
         for info in self.features.values():
-            table.setdefault(info.layer, dict.fromkeys(TAGS, 0))[info.tag] += 1
+            table.setdefault(info.layer, dict.fromkeys(TAGS, 0))[info.tag.tag] += 1
         return dict(sorted(table.items()))
+
+    def robustness(self) -> list[dict[str, Any]]:
+        """Tag counts over a grid of thresholds (see :func:`babelgraph.languages.tags.tag_counts_sweep`)."""
+        return tag_counts_sweep({k: i.evidence for k, i in self.features.items()}, self.rule)
+
+    def monolinguality_by_tag(self) -> dict[str, dict[str, float | int]]:
+        """Median reference-text monolinguality per tag (features with enough evidence): a check of the tags
+        against text they never saw (specific tags should sit above shared ones)."""
+        out: dict[str, dict[str, float | int]] = {}
+        for tag in TAGS:
+            scores = sorted(
+                i.monolinguality.score
+                for i in self.features.values()
+                if i.tag.tag == tag and i.monolinguality is not None and i.monolinguality.enough
+            )
+            if scores:
+                out[tag] = {"n": len(scores), "median": scores[len(scores) // 2]}
+        return out
 
     def feature_rows(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per feature, sorted by layer then feature index."""
         rows = []
         for info in sorted(self.features.values(), key=lambda i: (i.layer, i.dictionary_index, i.feature)):
-            row = asdict(info)
-            row["id"] = info.node_id
+            row = {"id": info.node_id, **info.to_dict()}
             rows.append(row)
         return rows
 
@@ -85,6 +109,10 @@ class Comparison:
             "settings": self.settings,
             "counts": self.counts(),
             "counts_by_layer": {str(k): v for k, v in self.counts_by_layer().items()},
+            "robustness": self.robustness(),
+            "monolinguality_by_tag": self.monolinguality_by_tag(),
+            "tag_meanings": dict(TAG_MEANINGS),
+            "controls": self.controls,
             "features": self.feature_rows(),
             "notes": self.notes,
         }
@@ -98,6 +126,8 @@ def validate_prompts(prompts: Mapping[str, str]) -> dict[str, str]:
     for lang, prompt in prompts.items():
         if not isinstance(lang, str) or not re.fullmatch(r"[A-Za-z][\w-]{0,15}", lang):
             raise BabelgraphError(f"bad language code {lang!r}: use letters, digits, '-' or '_', e.g. en or pt-BR")
+        if lang in RESERVED_LANGUAGE_CODES:
+            raise BabelgraphError(f"{lang!r} cannot be a language code: a comparison writes a file of that name")
         if not isinstance(prompt, str) or not prompt.strip():
             raise BabelgraphError(f"the {lang} prompt is empty: give some text for {lang}")
         clean[lang] = prompt
@@ -108,96 +138,137 @@ def compare(
     model: ReplacementModel,
     prompts: Mapping[str, str],
     *,
+    controls: Mapping[str, Sequence[str]] | None = None,
+    n_controls: int = DEFAULT_N_CONTROLS,
+    seed: int = 0,
+    rule: TagRule | None = None,
     node_threshold: float = 0.8,
     edge_threshold: float = 0.98,
-    active_fraction: float = DEFAULT_ACTIVE_FRACTION,
-    active_threshold: float | None = None,
     max_feature_nodes: int | None = None,
     statistics: bool = True,
+    reference_texts: Mapping[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> Comparison:
     """Attribute and prune one graph per language, align the features, tag them, build the comparison graph.
 
-    ``prompts`` maps language codes (any, at least two) to prompts. With ``statistics`` and the reference module
-    installed, each feature also gets its monolinguality and top contexts on the reference text. Each language
-    is traced once more besides its attribution (cheap) to read every feature's activation at every position.
+    ``prompts`` maps language codes (at least two) to prompts about one concept. ``controls`` maps languages to
+    control prompts (the same wording about other concepts); by default ``n_controls`` are made from the word
+    tables (:func:`babelgraph.languages.controls.auto_controls`, seeded by ``seed``). ``rule`` holds the tag
+    thresholds. With ``statistics``, each feature also gets its monolinguality and top contexts on reference text
+    (the shipped text, or ``reference_texts``).
     """
     started = time.perf_counter()
-    if active_fraction < 0 or (active_threshold is not None and active_threshold < 0):
-        raise BabelgraphError("active_fraction and active_threshold must be at least 0")
+    rule = rule or TagRule()
+    for name in ("active_fraction", "max_control_rate"):
+        value = getattr(rule, name)
+        if not 0 <= value <= 1:
+            raise BabelgraphError(f"{name} must lie in [0, 1], got {value}")
+    if rule.active_threshold is not None and not rule.active_threshold >= 0:
+        raise BabelgraphError(f"active_threshold must be a number >= 0, got {rule.active_threshold}")
+    if n_controls < 0:
+        raise BabelgraphError("n_controls must be at least 0")
     prompts = validate_prompts(prompts)
-    tokenized = {}
+    notes: list[str] = []
+    if controls is None:
+        controls, notes = auto_controls(model, prompts, n_controls, seed)
+    controls = {lang: [str(p) for p in controls.get(lang, [])] for lang in prompts}
+    traces: dict[str, Trace] = {}
     for lang, prompt in prompts.items():  # every prompt checked before the slow part
         try:
-            tokenized[lang] = tokenize(model, prompt)
+            tokens, has_bos = tokenize(model, prompt)
+            for control in controls[lang]:
+                tokenize(model, control)
         except BabelgraphError as exc:
             raise BabelgraphError(f"the {lang} prompt: {exc}") from None
+        traces[lang] = trace(model, tokens, has_bos)
     names = [d.name for d in model.dictionaries]
     graphs: dict[str, AttributionGraph] = {}
-    traces = {}
     for lang in tqdm(prompts, desc="languages", unit="graph", disable=not progress):
-        tokens, has_bos = tokenized[lang]
-        traces[lang] = trace(model, tokens, has_bos)
-        graph = attribute(model, prompts[lang], max_feature_nodes=max_feature_nodes, progress=False)
+        graph = attribute(
+            model, prompts[lang], max_feature_nodes=max_feature_nodes, progress=False, traced=traces[lang]
+        )
         graphs[lang] = prune(graph, node_threshold=node_threshold, edge_threshold=edge_threshold)
         graphs[lang].metadata["language"] = lang
+    control_maxima = {lang: prompt_maxima(model, controls[lang]) if controls[lang] else None for lang in prompts}
 
     positions = {lang: feature_positions(g, names) for lang, g in graphs.items()}
-    in_graph = {lang: set(found) for lang, found in positions.items()}
-    keys = sorted(set().union(*in_graph.values()))
-    activations = {
-        key: {lang: float(traces[lang].activations[key[0]][:, key[1]].max()) for lang in prompts} for key in keys
-    }
-    tags = tag_features(in_graph, activations, active_fraction=active_fraction, active_threshold=active_threshold)
+    keys = sorted(set().union(*(set(p) for p in positions.values())))
     features: dict[FeatureKey, FeatureInfo] = {}
     for key in keys:
-        t = tags[key]
+        evidence = {
+            lang: _evidence(model, traces[lang], key, positions[lang].get(key), control_maxima[lang])
+            for lang in prompts
+        }
         features[key] = FeatureInfo(
             dictionary_index=key[0],
             feature=key[1],
             dictionary=names[key[0]],
             layer=int(model.dictionaries[key[0]].layer),
-            tag=t.tag,
-            languages=list(t.languages),
-            active_elsewhere=list(t.active_elsewhere),
-            threshold=t.threshold,
-            activations=activations[key],
-            positions={lang: positions[lang][key] for lang in prompts if key in positions[lang]},
+            evidence=evidence,
+            tag=tag_feature(evidence, rule),
         )
-    notes = _add_statistics(model, features, list(prompts)) if statistics and features else []
+    if statistics and features:
+        notes += _add_statistics(model, features, list(prompts), reference_texts)
     settings = {
         "node_threshold": node_threshold,
         "edge_threshold": edge_threshold,
-        "active_fraction": active_fraction,
-        "active_threshold": active_threshold,
+        **asdict(rule),
+        "n_controls": {lang: len(c) for lang, c in controls.items()},
+        "seed": seed,
         "max_feature_nodes": max_feature_nodes,
     }
-    comparison = Comparison(prompts, graphs, features, comparison_graph(graphs, features), settings, notes)
+    comparison = Comparison(prompts, graphs, features, comparison_graph(graphs, features), settings, notes, controls)
     comparison.settings["seconds"] = time.perf_counter() - started
     return comparison
 
 
+def _evidence(
+    model: ReplacementModel,
+    tr: Trace,
+    key: FeatureKey,
+    graph_positions: list[int] | None,
+    control_maxima: list[torch.Tensor] | None,
+) -> LanguageEvidence:
+    """One feature's evidence on one language's prompt and controls, BOS excluded."""
+    k, f = key
+    start = int(tr.has_bos)
+    column = tr.activations[k][start:, f].float().cpu()
+    where = torch.nonzero(column > 0).flatten()
+    strings = token_strings(model, tr.tokens[start:][where]) if len(where) else []
+    return LanguageEvidence(
+        activation=float(column.max()) if len(column) else 0.0,
+        positions=[int(p) + start for p in where],
+        tokens=strings,
+        values=[float(column[p]) for p in where],
+        in_graph=graph_positions is not None,
+        graph_positions=list(graph_positions or []),
+        controls=[float(v) for v in control_maxima[k][:, f]] if control_maxima is not None else [],
+    )
+
+
 def _add_statistics(
-    model: ReplacementModel, features: dict[FeatureKey, FeatureInfo], languages: list[str]
+    model: ReplacementModel,
+    features: dict[FeatureKey, FeatureInfo],
+    languages: list[str],
+    texts: Mapping[str, Sequence[str]] | None,
 ) -> list[str]:
-    """Monolinguality and top contexts from the shipped reference text; a note when a language has none."""
-    notes: list[str] = []
-    try:
-        stats = feature_statistics(model, list(features), languages=tuple(languages))
-    except (BabelgraphError, KeyError, ValueError) as exc:  # e.g. no reference text for a language: use the rest
-        known = [lang for lang in languages if lang in ("en", "fr", "zh")]
-        if len(known) < 2 or len(known) == len(languages):
-            return [f"reference statistics unavailable: {exc}"]
-        try:
-            stats = feature_statistics(model, list(features), languages=tuple(known))
-        except (BabelgraphError, KeyError, ValueError) as again:
-            return [f"reference statistics unavailable: {again}"]
-        notes.append(f"reference statistics for {', '.join(known)} only: {exc}")
+    """Monolinguality and top contexts on reference text; a note for each language without any."""
+    available = [
+        lang
+        for lang in languages
+        if (texts is not None and lang in texts) or (texts is None and lang in REFERENCE_LANGUAGES)
+    ]
+    notes = [
+        f"no reference text for {lang}: monolinguality is measured over {', '.join(available)}"
+        for lang in languages
+        if lang not in available
+    ]
+    if len(available) < 2:
+        return [f"reference statistics need text in two languages; have {', '.join(available) or 'none'}"]
+    stats = feature_statistics(model, list(features), languages=tuple(available), texts=texts)
     for key, info in features.items():
-        s = stats.get(key)
-        if s is None:
-            continue
-        info.monolinguality = {k: float(v) for k, v in s.monolinguality.items()}
+        s = stats[key]
+        info.monolinguality = Monolinguality(s.score, s.top_language, s.share, s.active_positions, s.enough)
         info.top_contexts = {
             lang: [
                 {"text": c.text, "token": c.token, "position": int(c.position), "activation": float(c.activation)}

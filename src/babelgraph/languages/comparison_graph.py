@@ -1,9 +1,11 @@
-"""The comparison graph: one graph over every language, features collapsed over positions.
+"""The comparison graph: one graph over every language, each feature one node.
 
 It has one node per feature and each language's error, embedding and logit nodes with ids prefixed by the
 language (``en:emb_3``). Each language's edges are kept in ``metadata["edge_weights"]`` as
 ``{lang: [[target, source, weight], ...]}`` (weights summed over collapsed positions); the adjacency is their mean
-over the languages where the edge exists.
+over the languages where the edge exists. The languages' token rows lie side by side; a feature node sits at a
+position where it fires (:func:`_anchor`), and ``metadata["features"]`` holds each feature's
+:class:`~babelgraph.languages.tags.FeatureInfo` (tag, evidence, monolinguality) as a dict.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph, Node
-from babelgraph.languages.tags import FeatureInfo, FeatureKey, tag_features
+from babelgraph.languages.tags import FeatureInfo, FeatureKey, LanguageEvidence, tag_feature
 
 
 def _dictionary_indices(graph: AttributionGraph) -> dict[str, int]:
@@ -86,32 +88,22 @@ def comparison_graph(
     node_index: dict[str, int] = {}
     meta_features: dict[str, dict[str, Any]] = {}
     for info in sorted(features.values(), key=lambda i: (i.layer, i.key)):
-        spots = [offsets[lang] + p for lang, ps in info.positions.items() for p in ps]
-        first_tokens = [f"{lang}:{graphs[lang].token_strings[ps[0]]}" for lang, ps in info.positions.items() if ps]
+        lang, position = _anchor(info)
         node_index[info.node_id] = len(nodes)
         nodes.append(
             Node(
                 id=info.node_id,
                 kind="feature",
                 layer=info.layer,
-                position=round(sum(spots) / len(spots)) if spots else 0,
+                position=offsets[lang] + position,
                 activation=max(info.activations.values(), default=0.0),
-                token=" | ".join(first_tokens),
+                token=f"{lang}:{graphs[lang].token_strings[position]}",
                 feature=info.feature,
                 dictionary=info.dictionary,
                 influence=influences.get(info.key),
             )
         )
-        meta_features[info.node_id] = {
-            "tag": info.tag,
-            "languages": list(info.languages),
-            "active_elsewhere": list(info.active_elsewhere),
-            "activations": dict(info.activations),
-            "positions": {lang: list(p) for lang, p in info.positions.items()},
-            "monolinguality": info.monolinguality,
-            "top_contexts": info.top_contexts,
-            "threshold": info.threshold,
-        }
+        meta_features[info.node_id] = info.to_dict()
     node_language: dict[str, str] = {}
     for kind in ("error", "embedding", "logit"):
         for lang, g in graphs.items():
@@ -161,34 +153,43 @@ def comparison_graph(
     return AttributionGraph(prompt, tokens, strings, nodes, adjacency, metadata)
 
 
+def _anchor(info: FeatureInfo) -> tuple[str, int]:
+    """Where a feature node is drawn: at a position where it really fires, in the language where it is in the graph
+    with its strongest activation (never an average over languages, which lands on an unrelated token)."""
+    best: tuple[float, str, int] | None = None
+    for lang, e in info.evidence.items():
+        for p in e.graph_positions:
+            value = e.values[e.positions.index(p)] if p in e.positions else e.activation
+            if best is None or value > best[0]:
+                best = (value, lang, p)
+    if best is None:  # not in any graph (cannot happen for a comparison's features): its strongest position
+        lang = max(info.evidence, key=lambda lang: info.evidence[lang].activation)
+        e = info.evidence[lang]
+        return lang, e.positions[e.values.index(max(e.values))] if e.positions else 0
+    return best[1], best[2]
+
+
 def _features_from_graphs(
     graphs: Mapping[str, AttributionGraph], node_keys: Mapping[str, list[FeatureKey | None]]
 ) -> dict[FeatureKey, FeatureInfo]:
-    """Feature infos from graphs alone (activation: max over a language's nodes of the feature, else 0)."""
+    """Feature infos from graphs alone (hand-built or loaded graphs, no model): the evidence is the graph nodes
+    (no control prompts, so every tag is ``unclear`` with that reason)."""
     described: dict[int, tuple[str, int]] = {}
-    activations: dict[FeatureKey, dict[str, float]] = {}
-    positions: dict[str, dict[FeatureKey, list[int]]] = {lang: {} for lang in graphs}
+    evidence: dict[FeatureKey, dict[str, LanguageEvidence]] = {}
     for lang, g in graphs.items():
         for node, key in zip(g.nodes, node_keys[lang]):
             if key is None:
                 continue
             described[key[0]] = (node.dictionary or "", node.layer)
-            acts = activations.setdefault(key, dict.fromkeys(graphs, 0.0))
-            acts[lang] = max(acts[lang], float(node.activation))
-            positions[lang].setdefault(key, []).append(node.position)
-    tags = tag_features({lang: set(p) for lang, p in positions.items()}, activations)
+            per_lang = evidence.setdefault(key, {name: LanguageEvidence(0.0) for name in graphs})
+            e = per_lang[lang]
+            e.activation = max(e.activation, float(node.activation))
+            e.positions.append(node.position)
+            e.tokens.append(g.token_strings[node.position])
+            e.values.append(float(node.activation))
+            e.in_graph = True
+            e.graph_positions.append(node.position)
     return {
-        key: FeatureInfo(
-            dictionary_index=key[0],
-            feature=key[1],
-            dictionary=described[key[0]][0],
-            layer=described[key[0]][1],
-            tag=t.tag,
-            languages=list(t.languages),
-            active_elsewhere=list(t.active_elsewhere),
-            threshold=t.threshold,
-            activations=activations[key],
-            positions={lang: sorted(positions[lang][key]) for lang in graphs if key in positions[lang]},
-        )
-        for key, t in tags.items()
+        key: FeatureInfo(key[0], key[1], described[key[0]][0], described[key[0]][1], e, tag_feature(e))
+        for key, e in evidence.items()
     }

@@ -1,10 +1,10 @@
 """Feature statistics on per-language reference text: mean activation, monolinguality and top contexts.
 
-Multilingual tagging (docs/method.md) backs each tag with numbers measured on text the graph never saw: a feature's
-mean activation per language and its monolinguality score (mean on one language minus the mean of the other
-languages' means, as in Deng et al. 2025). Every dictionary's activations are computed once per (model, texts)
-with batched forward passes and reduced to sparse statistics, which are cached on disk as safetensors so a
-second call (another graph, another tag) costs a file read.
+A tag is checked against text the graph never saw: a feature's mean activation per language, each language's share
+of the sum of those means, and a normalised monolinguality score in [0, 1] (:class:`babelgraph.languages.tags.
+Monolinguality`), with the number of positions where it fires as the evidence behind them. BOS positions never
+count. Every dictionary's activations are computed once per (model, texts) with batched forward passes and
+reduced to sparse statistics, cached on disk as safetensors so a second call costs a file read.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from safetensors.torch import load_file, save_file
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.files import atomic_path
+from babelgraph.languages.tags import FeatureKey
 from babelgraph.languages.tasks import LANGUAGES
 from babelgraph.model.replacement import ReplacementModel, dictionary_activations, starts_with_bos
 
 REFERENCE_LANGUAGES = tuple(LANGUAGES)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+MIN_ACTIVE_POSITIONS = 5  # fewer active positions (all languages together): the monolinguality is not trusted
 MIN_CACHED_CONTEXTS = 32  # positions kept per feature and language; deduplicated to (text, token) pairs on read
-Feature = tuple[int, int]  # (dictionary index, feature index)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,25 @@ class FeatureStats:
     """Per-language numbers for one feature, measured on non-BOS positions of the reference text."""
 
     mean_activation: dict[str, float]
-    monolinguality: dict[str, float]
+    share: dict[str, float]  # each language's share of the sum of the means (0 everywhere if it never fires)
+    score: float  # normalised monolinguality in [0, 1]: (n * max share - 1) / (n - 1)
+    top_language: str
+    active_positions: dict[str, int]
+    enough: bool  # at least MIN_ACTIVE_POSITIONS active positions over all languages
     top_contexts: dict[str, list[Context]]
+
+
+def monolinguality(means: dict[str, float]) -> tuple[dict[str, float], float, str]:
+    """(share per language, normalised score, top language) from per-language mean activations (negative means,
+    which ReLU-type features never have, count as 0)."""
+    clipped = {lang: max(0.0, m) for lang, m in means.items()}
+    total = sum(clipped.values())
+    top = max(clipped, key=lambda lang: clipped[lang])
+    if total <= 0:
+        return dict.fromkeys(means, 0.0), 0.0, top
+    share = {lang: m / total for lang, m in clipped.items()}
+    n = len(means)
+    return share, (n * share[top] - 1) / (n - 1), top
 
 
 # ---- the shipped text ---------------------------------------------------------------------------------------
@@ -132,6 +150,7 @@ def _compute(model: ReplacementModel, texts: Mapping[str, Sequence[str]], n_keep
         for k, d in enumerate(model.dictionaries):
             acts = torch.cat(per_dict[k]) if per_dict[k] else torch.zeros(0, d.width)
             out[f"{lang}.{k}.sum"] = acts.double().sum(dim=0)
+            out[f"{lang}.{k}.n_active"] = (acts > 0).sum(dim=0).to(torch.int64)
             n = min(n_keep, acts.shape[0])
             values, rows = acts.topk(n, dim=0) if n else (torch.zeros(0, d.width), torch.zeros(0, d.width).long())
             out[f"{lang}.{k}.top_values"] = values.T.contiguous()  # [width, n]
@@ -158,11 +177,11 @@ def _statistics(model: ReplacementModel, texts: Mapping[str, Sequence[str]], n_k
 
 def feature_statistics(
     model: ReplacementModel,
-    features: Sequence[Feature],
+    features: Sequence[FeatureKey],
     languages: Sequence[str] = REFERENCE_LANGUAGES,
     texts: Mapping[str, Sequence[str]] | None = None,
     top_k: int = 5,
-) -> dict[Feature, FeatureStats]:
+) -> dict[FeatureKey, FeatureStats]:
     """Mean activation, monolinguality and top ``(text, token)`` contexts per language for each feature.
 
     ``texts`` maps each language to its lines (default: the shipped reference text). The means are over all
@@ -185,16 +204,14 @@ def feature_statistics(
             raise BabelgraphError(f"feature {f} does not exist: (dictionary index, feature index) out of range")
     stats = _statistics(model, chosen, max(MIN_CACHED_CONTEXTS, 4 * top_k))
     tokenizer = model.model.tokenizer
-    out: dict[Feature, FeatureStats] = {}
+    out: dict[FeatureKey, FeatureStats] = {}
     for k, i in features:
         means = {}
         for lang in languages:
             count = int(stats[f"{lang}.count"][0])
             means[lang] = float(stats[f"{lang}.{k}.sum"][i]) / count if count else 0.0
-        mono = {
-            lang: means[lang] - sum(means[o] for o in languages if o != lang) / (len(languages) - 1)
-            for lang in languages
-        }
+        share, score, top = monolinguality(means)
+        active = {lang: int(stats[f"{lang}.{k}.n_active"][i]) for lang in languages}
         contexts: dict[str, list[Context]] = {}
         for lang in languages:
             seen: set[tuple[int, int]] = set()
@@ -208,5 +225,6 @@ def feature_statistics(
                 seen.add((line, token))
                 found.append(Context(chosen[lang][line], tokenizer.decode([token]), pos, float(value)))
             contexts[lang] = found
-        out[(k, i)] = FeatureStats(means, mono, contexts)
+        enough = sum(active.values()) >= MIN_ACTIVE_POSITIONS
+        out[(k, i)] = FeatureStats(means, share, score, top, active, enough, contexts)
     return out
