@@ -39,7 +39,8 @@ from babelgraph.languages.tags import (
 from babelgraph.model.replacement import ReplacementModel, Trace, token_strings, tokenize, trace
 from babelgraph.pruning import prune
 
-RESERVED_LANGUAGE_CODES = ("comparison", "features", "page", "summary")  # file names in a comparison folder
+# file names a comparison folder holds: never language codes
+RESERVED_LANGUAGE_CODES = ("comparison", "features", "page", "job", "summary", "layers")
 
 
 # ---- the comparison -------------------------------------------------------------------------------------------
@@ -51,17 +52,10 @@ class Comparison:
     graphs: dict[str, AttributionGraph]
     features: dict[FeatureKey, FeatureInfo]
     graph: AttributionGraph
+    rule: TagRule = field(default_factory=TagRule)
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. why reference statistics or controls are missing
     controls: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def rule(self) -> TagRule:
-        return TagRule(
-            self.settings.get("active_fraction", 0.1),
-            self.settings.get("active_threshold"),
-            self.settings.get("max_control_rate", 0.25),
-        )
 
     @property
     def languages(self) -> list[str]:
@@ -217,7 +211,8 @@ def compare(
         "seed": seed,
         "max_feature_nodes": max_feature_nodes,
     }
-    comparison = Comparison(prompts, graphs, features, comparison_graph(graphs, features), settings, notes, controls)
+    graph = comparison_graph(graphs, features)
+    comparison = Comparison(prompts, graphs, features, graph, rule, settings, notes, controls)
     comparison.settings["seconds"] = time.perf_counter() - started
     return comparison
 
