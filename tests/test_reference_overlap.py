@@ -84,9 +84,13 @@ def test_feature_statistics_monolinguality_cache_and_contexts(tmp_path, monkeypa
     stats = feature_statistics(model, features, top_k=4)
     for f in features:
         s = stats[f]
-        for lang, mean in s.mean_activation.items():
-            others = [m for o, m in s.mean_activation.items() if o != lang]
-            assert s.monolinguality[lang] == pytest.approx(mean - sum(others) / len(others))
+        total = sum(max(0.0, m) for m in s.mean_activation.values())
+        if total > 0:  # shares are the means normalised; the score rescales the top share to [0, 1]
+            assert all(s.share[g] == pytest.approx(max(0.0, m) / total) for g, m in s.mean_activation.items())
+            assert s.score == pytest.approx((3 * max(s.share.values()) - 1) / 2) and 0 <= s.score <= 1
+            assert s.share[s.top_language] == max(s.share.values())
+        assert s.enough == (sum(s.active_positions.values()) >= 5)
+        for lang in s.mean_activation:
             values = [c.activation for c in s.top_contexts[lang]]
             assert values == sorted(values, reverse=True) and len(values) <= 4
     assert list((tmp_path / "cache" / "reference").glob("*.safetensors"))
@@ -103,6 +107,12 @@ def test_feature_statistics_monolinguality_cache_and_contexts(tmp_path, monkeypa
     direct = trace(model, tokens, has_bos).activations[f[0]][context.position, f[1]]
     assert context.activation == pytest.approx(float(direct), rel=1e-4, abs=1e-5)
     assert context.token == model.model.tokenizer.decode([int(tokens[context.position])])
+    # the evidence count, recomputed line by line from traces (BOS excluded)
+    count = 0
+    for line in reference.reference_texts([lang])[lang]:
+        tokens, has_bos = tokenize(model, line)
+        count += int((trace(model, tokens, has_bos).activations[f[0]][int(has_bos) :, f[1]] > 0).sum())
+    assert stats[f].active_positions[lang] == count
 
 
 def test_feature_statistics_rejects_bad_input():
