@@ -160,8 +160,8 @@ def check_output_folder(folder: str | Path, option: str = "--out") -> Path:
             break
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
-        where = "is a file" if existing == folder else f"lies under {existing}, which is a file"
-        raise BabelgraphError(f"{option} {folder} {where}: give a folder")
+        where = "it is a file" if existing == folder else f"{existing} is a file"
+        raise BabelgraphError(f"cannot write to {option} {folder}: {where}, not a folder; give a folder")
     try:
         handle, probe = tempfile.mkstemp(prefix=".babelgraph-probe.", suffix=".tmp", dir=existing)
         os.close(handle)
