@@ -162,7 +162,7 @@ def test_edit_of_an_inactive_feature_warns(capsys):
     inactive = int((acts[1:] == 0).all(0).nonzero()[0])  # zero at every non-BOS position
     active = int(acts[-1].argmax())
     result = intervene(model, PROMPT, [Edit(1, [inactive, active], 2.0, positions=[-1])])
-    assert len(result.warnings) == 1 and f"L1:{inactive} inactive" in result.warnings[0]
+    assert len(result.warnings) == 1 and f"--scale L1:{inactive}@-1: inactive" in result.warnings[0]
     assert "changes nothing" in result.warnings[0] and str(active) not in result.warnings[0].split(" inactive")[0]
     assert intervene(model, PROMPT, [Edit(1, active, 2.0, positions=[-1])]).warnings == []
     switched = intervene(model, PROMPT, [Edit(1, inactive, 3.0, "set", positions=[-1])])

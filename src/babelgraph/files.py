@@ -84,7 +84,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.close(handle)
     except OSError as exc:
         raise BabelgraphError(
-            f"cannot write to {folder} ({exc.strerror or exc}): choose a folder you can write to with --out"
+            f"cannot write to {folder} ({exc.strerror or exc}): make it writable or choose another folder"
+            " (--out for outputs, $BABELGRAPH_CACHE for the cache)"
         ) from None
     remove_stale_temporaries(folder)
     tmp = Path(tmp_name)

@@ -180,11 +180,11 @@ def inactive_warnings(model: ReplacementModel, tr: Trace, edits: Sequence[Edit])
             continue
         noop = edit.op == "scale" or (edit.op == "set" and edit.value == 0) or (edit.op == "add" and edit.value == 0)
         effect = "so this edit changes nothing" if noop else "so this edit switches them on"
-        where = ",".join(str(p) for p in edit.positions) if edit.positions is not None else "every position"
+        where = "@" + ",".join(str(p) for p in edit.positions) if edit.positions is not None else ""
         names = ",".join(str(f) for f in inactive)
         messages.append(
-            f"L{model.dictionaries[k].layer}:{names} inactive (0) at {where}, {effect}; active features are in the"
-            " prompt's graph (`babelgraph build`)"
+            f"--{edit.op} L{model.dictionaries[k].layer}:{names}{where}: inactive (activation 0) at every edited"
+            f" position, {effect}; the prompt's graph (`babelgraph build`) lists the active features"
         )
     return messages
 
