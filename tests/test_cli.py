@@ -53,7 +53,7 @@ def test_unwritable_output_is_one_line(tiny, tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["build", "small", "--out", str(blocker / "sub"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "cannot write" in err and "\n" not in err
+    assert "cannot write" in err and "is a file" in err and "\n" not in err
 
 
 def test_unknown_model_is_one_line(capsys):

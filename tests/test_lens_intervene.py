@@ -11,7 +11,7 @@ from _frozen import target_values, trace_of
 from _tiny import MODELS, make_transcoder
 
 import babelgraph as bg
-from babelgraph.analysis.intervene import Edit, intervene, parse_edit
+from babelgraph.analysis.intervene import Edit, intervene, parse_edit, sweep
 from babelgraph.analysis.lens import lens_task, logit_lens, save_lens_plot, save_lens_table
 from babelgraph.cli import main
 from babelgraph.model.replacement import frozen_forward, pre_activations, tokenize, trace
@@ -160,3 +160,28 @@ def test_demo_cli_lens_and_intervene(tmp_path, capsys):
         return math.log(float(p[top.token_id]) / (1 - float(p[top.token_id])))
 
     assert log_odds(result.probs_before) - log_odds(result.probs_after) > 0.5
+    assert result.warnings == [] and capsys.readouterr().err == ""
+
+
+def test_edit_of_an_inactive_feature_warns(capsys):
+    model = tiny("gpt2")
+    tokens, has_bos = tokenize(model, PROMPT)
+    acts = trace(model, tokens, has_bos).activations[1]
+    inactive = int((acts[1:] == 0).all(0).nonzero()[0])  # zero at every non-BOS position
+    active = int(acts[-1].argmax())
+    result = intervene(model, PROMPT, [Edit(1, [inactive, active], 2.0, positions=[-1])])
+    assert len(result.warnings) == 1 and f"--scale L1:{inactive}@-1: inactive" in result.warnings[0]
+    assert "changes nothing" in result.warnings[0] and str(active) not in result.warnings[0].split(" inactive")[0]
+    assert intervene(model, PROMPT, [Edit(1, active, 2.0, positions=[-1])]).warnings == []
+    switched = intervene(model, PROMPT, [Edit(1, inactive, 3.0, "set", positions=[-1])])
+    assert "switches them on" in switched.warnings[0]
+    swept = sweep(model, PROMPT, lambda v: [Edit(1, inactive, v)], [0.0, 1.0], ["big"])
+    assert len(swept.warnings) == 1
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_non_finite_edit_values_are_refused(value):
+    with pytest.raises(bg.BabelgraphError, match="finite"):
+        parse_edit(f"L1:3@-1={value}", "scale")
+    with pytest.raises(bg.BabelgraphError, match="finite"):
+        intervene(tiny("gpt2"), PROMPT, [Edit(1, 3, float(value))])

@@ -28,6 +28,13 @@ def normalize_rows(adjacency: torch.Tensor, totals: torch.Tensor | None = None) 
 def influence(normalized: torch.Tensor, seed: torch.Tensor, max_terms: int | None = None) -> torch.Tensor:
     """``seed^T (Â + Â^2 + ...)``: every node's indirect influence on the seeded nodes (a power series)."""
     total = torch.zeros_like(seed)
+    if normalized.shape[0] == 0:
+        raise BabelgraphError("the graph has no nodes: nothing to prune or score; check the prompt and the model")
+    if not bool(torch.isfinite(normalized).all()) or not bool(torch.isfinite(seed).all()):
+        raise BabelgraphError(
+            "the graph holds NaN or infinite edge weights or probabilities, so influence is undefined (a model run"
+            " in too low a precision, or NaN dictionary weights, can cause this): rebuild it, e.g. with --dtype float32"
+        )
     term = seed
     for _ in range(max_terms or normalized.shape[0]):
         term = term @ normalized

@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from babelgraph.errors import BabelgraphError
+from babelgraph.errors import BabelgraphError, check_finite
 from babelgraph.files import atomic_path
 from babelgraph.model.replacement import (
     Editor,
@@ -85,6 +85,7 @@ class InterventionResult:
     probs_before: torch.Tensor = field(repr=False)  # [d_vocab]
     probs_after: torch.Tensor = field(repr=False)
     mode: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. an edit of features inactive where it applies
 
     def format(self) -> str:
         lines = [f"{'before':>28}   {'after':>28}   ({self.mode})"]
@@ -108,6 +109,7 @@ def parse_edit(text: str, op: str) -> Edit:
             value = None
     if not match or value is None or op not in OPS:
         raise BabelgraphError(f"cannot read edit {text!r}: write {EDIT_SYNTAX}, e.g. L3:1234@-1=-2")
+    check_finite(value, f"the value of edit {text!r}")
     positions = [int(p) for p in match.group(3).split(",")] if match.group(3) else None
     features = [int(f) for f in match.group(2).split(",")]
     return Edit(int(match.group(1)), features, value, op, positions)  # type: ignore[arg-type]
@@ -117,6 +119,7 @@ def _resolve(model: ReplacementModel, edit: Edit, n_tokens: int, has_bos: bool) 
     """(dictionary index, positions) of an edit, with every mistake a one-line BabelgraphError."""
     if edit.op not in OPS:
         raise BabelgraphError(f"unknown edit operation {edit.op!r}: use one of {', '.join(OPS)}")
+    check_finite(edit.value, f"an edit's value ({edit.op} at layer {edit.layer})")
     if edit.dictionary is not None:
         if not 0 <= edit.dictionary < len(model.dictionaries):
             raise BabelgraphError(f"dictionary index {edit.dictionary} out of range (0..{len(model.dictionaries) - 1})")
@@ -162,6 +165,30 @@ def edited_activations(model: ReplacementModel, tr: Trace, edits: Sequence[Edit]
     return acts
 
 
+def inactive_warnings(model: ReplacementModel, tr: Trace, edits: Sequence[Edit]) -> list[str]:
+    """One message per edit that touches features whose recorded activation is 0 at every edited position.
+
+    Scaling such a feature (or setting it to 0) changes nothing; setting or adding a nonzero value switches on a
+    feature the prompt does not use there. Either way it is rarely what was meant.
+    """
+    messages = []
+    for edit in edits:
+        k, positions = _resolve(model, edit, len(tr.tokens), tr.has_bos)
+        acts = tr.activations[k][positions][:, edit.feature_list]  # [positions, features]
+        inactive = [f for f, active in zip(edit.feature_list, (acts != 0).any(0).tolist()) if not active]
+        if not inactive:
+            continue
+        noop = edit.op == "scale" or (edit.op == "set" and edit.value == 0) or (edit.op == "add" and edit.value == 0)
+        effect = "so this edit changes nothing" if noop else "so this edit switches them on"
+        where = "@" + ",".join(str(p) for p in edit.positions) if edit.positions is not None else ""
+        names = ",".join(str(f) for f in inactive)
+        messages.append(
+            f"--{edit.op} L{model.dictionaries[k].layer}:{names}{where}: inactive (activation 0) at every edited"
+            f" position, {effect}; the prompt's graph (`babelgraph build`) lists the active features"
+        )
+    return messages
+
+
 def _editors(model: ReplacementModel, tr: Trace, edits: Sequence[Edit]) -> dict[int, Editor]:
     """Per edited dictionary, a function applying its edits (in order) to its activations."""
     resolved = [(*_resolve(model, e, len(tr.tokens), tr.has_bos), e) for e in edits]
@@ -197,6 +224,7 @@ def intervene(
     tokens, has_bos = tokenize(model, prompt)
     tr = trace(model, tokens, has_bos)
     edits = list(edits)
+    notes = inactive_warnings(model, tr, edits)
     if constrained_layers is None and freeze_attention:
         acts = edited_activations(model, tr, edits)
         with torch.no_grad():
@@ -213,7 +241,9 @@ def intervene(
     before = torch.softmax(tr.logits[-1].double(), -1)
     after = torch.softmax(after_logits.double(), -1)
     text = prompt if isinstance(prompt, str) else "".join(token_strings(model, tokens))
-    return InterventionResult(text, edits, _top(model, before, top_k), _top(model, after, top_k), before, after, mode)
+    return InterventionResult(
+        text, edits, _top(model, before, top_k), _top(model, after, top_k), before, after, mode, notes
+    )
 
 
 # ---- sweeps -------------------------------------------------------------------------------------------------
@@ -224,6 +254,7 @@ class SweepResult:
     strengths: list[float]
     probabilities: dict[str, list[float]]
     top_tokens: list[str]
+    warnings: list[str] = field(default_factory=list)  # every distinct warning of the runs, in order
 
 
 def sweep(
@@ -241,20 +272,22 @@ def sweep(
     ids = {label: answer_tokens(model, word) for label, word in labelled.items()}
     probabilities: dict[str, list[float]] = {label: [] for label in labelled}
     tops = []
+    notes: dict[str, None] = {}
     for strength in strengths:
+        check_finite(strength, "a sweep strength")
         result = intervene(model, prompt, edit_factory(float(strength)), top_k=1, **options)
         for label, index in ids.items():
             probabilities[label].append(float(result.probs_after[index].sum()))
         tops.append(result.after[0][0])
-    return SweepResult([float(s) for s in strengths], probabilities, tops)
+        notes.update(dict.fromkeys(result.warnings))
+    return SweepResult([float(s) for s in strengths], probabilities, tops, list(notes))
 
 
 def save_sweep_plot(result: SweepResult, path: str | Path, xlabel: str = "edit strength") -> Path:
     """PNG: each answer's probability against the edit strength."""
-    import matplotlib
+    from babelgraph.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path = Path(path)
     fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)

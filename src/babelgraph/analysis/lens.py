@@ -308,10 +308,9 @@ def save_lens_table(result: LensResult, path: str | Path) -> Path:
 
 def save_lens_plot(result: LensResult, path: str | Path) -> Path:
     """PNG: answer probabilities per layer (with their bands) above, entropy as a strip below."""
-    import matplotlib
+    from babelgraph.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path = Path(path)
     fig, (top, strip) = plt.subplots(

@@ -10,6 +10,8 @@ from babelgraph.cli.options import (
     add_model_arguments,
     add_out_argument,
     add_pruning_arguments,
+    check_outputs,
+    file_stem,
     graph_stem,
     load_model_from,
     positive,
@@ -39,10 +41,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import babelgraph as bg
+    from babelgraph.files import output_group
     from babelgraph.formats import export, parse_formats
 
     say = say_unless_quiet(args)
-    formats = parse_formats(args.format) if args.format else []  # before the slow part: fail fast on a typo
+    # every check before the slow part: a typo or an unusable --out fails at once, not after the attribution
+    formats = parse_formats(args.format) if args.format else []
+    stem = file_stem(args.name) if args.name is not None else graph_stem(args.prompt)
+    out = Path(args.out)
+    planned = [out / f"{stem}.safetensors"]
+    if args.keep_unpruned:
+        planned.append(out / f"{stem}.unpruned.safetensors")
+    planned += [out / f"{stem}.{fmt}" for fmt in formats]
+    check_outputs(args, planned)
     started = time.perf_counter()
     model = load_model_from(args)
     loaded = time.perf_counter()
@@ -60,12 +71,11 @@ def run(args: argparse.Namespace) -> int:
     pruned = bg.prune(graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold)
     done = time.perf_counter()
 
-    out = Path(args.out)
-    stem = args.name or graph_stem(args.prompt)
-    paths = [pruned.save(out / f"{stem}.safetensors")]
-    if args.keep_unpruned:
-        paths.append(graph.save(out / f"{stem}.unpruned.safetensors"))
-    paths += [export(pruned, out / f"{stem}.{fmt}", fmt) for fmt in formats]
+    with output_group():  # the graph and its exports appear together, or none of them
+        paths = [pruned.save(planned[0])]
+        if args.keep_unpruned:
+            paths.append(graph.save(planned[1]))
+        paths += [export(pruned, out / f"{stem}.{fmt}", fmt) for fmt in formats]
 
     n_dicts = len(model.dictionaries)
     say(f"prompt: {args.prompt!r} ({len(graph.tokens)} tokens) on {model.name} with {n_dicts} dictionaries")

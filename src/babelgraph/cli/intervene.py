@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from babelgraph.cli.options import add_model_arguments, add_out_argument, graph_stem, load_model_from, positive
-from babelgraph.errors import BabelgraphError
+from babelgraph.cli.options import (
+    add_model_arguments,
+    add_out_argument,
+    check_outputs,
+    graph_stem,
+    load_model_from,
+    positive,
+)
+from babelgraph.errors import BabelgraphError, check_finite, one_line
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -30,28 +38,50 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_model_arguments(intervene)
 
 
+MAX_SWEEP_STEPS = 1000
+
+
+def parse_sweep(text: str) -> list[float]:
+    """``START:STOP:N`` -> N evenly spaced finite strengths (1 <= N <= :data:`MAX_SWEEP_STEPS`)."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise BabelgraphError(f"cannot read --sweep {text!r}: write START:STOP:N, e.g. 0:6:7") from None
+    check_finite(start, f"--sweep START ({parts[0]})")
+    check_finite(stop, f"--sweep STOP ({parts[1]})")
+    if not 1 <= n <= MAX_SWEEP_STEPS:
+        raise BabelgraphError(f"--sweep {text!r}: N must lie between 1 and {MAX_SWEEP_STEPS}, got {n}")
+    return [start + (stop - start) * i / max(n - 1, 1) for i in range(n)]
+
+
+def warn(messages: list[str]) -> None:
+    """Warnings as one line on stderr."""
+    if messages:
+        print("babelgraph: warning: " + one_line("; ".join(messages)), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from babelgraph.analysis.intervene import intervene, parse_edit, save_sweep_plot, sweep
+    from babelgraph.files import output_group
 
     edits = [parse_edit(text, op) for op in ("scale", "set", "add") for text in getattr(args, op)]
     if not edits:
         raise BabelgraphError("give at least one edit: --scale, --set or --add L{layer}:{feature}={value}")
     strengths = None
     if args.sweep is not None:
-        parts = args.sweep.split(":")
-        try:
-            start, stop, n = float(parts[0]), float(parts[1]), int(parts[2])
-        except (ValueError, IndexError):
-            raise BabelgraphError(f"cannot read --sweep {args.sweep!r}: write START:STOP:N, e.g. 0:6:7") from None
-        if len(parts) != 3 or n < 1:
-            raise BabelgraphError(f"cannot read --sweep {args.sweep!r}: write START:STOP:N with N >= 1")
+        strengths = parse_sweep(args.sweep)
         if not args.answer:
             raise BabelgraphError("a sweep needs at least one --answer WORD to track")
-        strengths = [start + (stop - start) * i / max(n - 1, 1) for i in range(n)]
+        plot = Path(args.out) / f"sweep-{graph_stem(args.prompt)}.png"
+        check_outputs(args, [plot])
     model = load_model_from(args)
     options = {"freeze_attention": not args.free_attention}
     if strengths is None:
         result = intervene(model, args.prompt, edits, top_k=args.top_k, **options)
+        warn(result.warnings)
         print(result.format())
         return 0
     import dataclasses
@@ -60,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
         return [dataclasses.replace(e, value=strength) for e in edits]
 
     swept = sweep(model, args.prompt, factory, strengths, args.answer, **options)
+    warn(swept.warnings)
     for i, strength in enumerate(swept.strengths):
         probs = "  ".join(f"p({a})={swept.probabilities[a][i]:.4f}" for a in swept.probabilities)
         print(f"{strength:8.3f}  {probs}  top {swept.top_tokens[i]!r}")
-    print(save_sweep_plot(swept, Path(args.out) / f"sweep-{graph_stem(args.prompt)}.png"))
+    with output_group():
+        print(save_sweep_plot(swept, plot))
     return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
-from babelgraph.cli.options import add_model_arguments, add_out_argument, load_model_from
+from babelgraph.cli.options import add_model_arguments, add_out_argument, check_outputs, load_model_from
 from babelgraph.errors import BabelgraphError
 
 
@@ -20,11 +21,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_model_arguments(overlap)
 
 
+_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def read_lines(file: Path) -> list[str]:
+    """The lines of a UTF-8 text file; anything else is one BabelgraphError."""
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BabelgraphError(
+            f"{file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise BabelgraphError(f"cannot read {file} ({exc.strerror or exc})") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from babelgraph.files import output_group
     from babelgraph.languages.overlap import feature_overlap, save_overlap_plot, save_overlap_table
     from babelgraph.languages.reference import reference_texts
 
-    languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+    languages = list(dict.fromkeys(lang.strip() for lang in args.languages.split(",") if lang.strip()))
+    for lang in languages:
+        if not _LANGUAGE.fullmatch(lang):
+            raise BabelgraphError(f"--languages: {lang!r} is not a language code (letters, e.g. en,fr,zh)")
+    if len(languages) < 2:
+        raise BabelgraphError("--languages: feature overlap compares languages, give at least two, e.g. en,fr")
     if args.texts_dir is None:
         texts = reference_texts(languages)
     else:
@@ -33,13 +55,16 @@ def run(args: argparse.Namespace) -> int:
             file = Path(args.texts_dir) / f"{lang}.txt"
             if not file.is_file():
                 raise BabelgraphError(f"no {file}: --texts-dir needs one {{lang}}.txt per language")
-            texts[lang] = file.read_text(encoding="utf-8").splitlines()
-    model = load_model_from(args)
-    result = feature_overlap(model, texts, baseline_seed=args.seed)
+            texts[lang] = read_lines(file)
     out = Path(args.out)
     stem = "overlap-" + "-".join(languages)
-    paths = [save_overlap_plot(result, out / f"{stem}.png")]
-    paths += [save_overlap_table(result, out / f"{stem}.{suffix}") for suffix in ("csv", "json")]
+    planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")]
+    check_outputs(args, planned)
+    model = load_model_from(args)
+    result = feature_overlap(model, texts, baseline_seed=args.seed)
+    with output_group():  # plot and tables together, or none
+        paths = [save_overlap_plot(result, planned[0])]
+        paths += [save_overlap_table(result, path) for path in planned[1:]]
     if not args.quiet:
         skipped = sum(result.skipped.values())
         print(f"feature overlap on {model.name}: IoU of active features, parallel vs baseline (mean ± std)")

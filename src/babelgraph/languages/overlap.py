@@ -198,10 +198,9 @@ def _json_number(value: float | int | str) -> float | int | str | None:
 
 def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
     """PNG: one panel per language pair, parallel and baseline IoU per layer with ±1 std bands."""
-    import matplotlib
+    from babelgraph.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     path = Path(path)
     pairs = result.pairs
