@@ -12,6 +12,8 @@ from babelgraph.cli.options import (
     add_model_arguments,
     add_out_argument,
     add_pruning_arguments,
+    check_outputs,
+    finite,
     load_model_from,
     positive,
     probability,
@@ -53,7 +55,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="active on a prompt: max activation (BOS excluded) at least this fraction of the feature's strongest "
         "activation over the compared prompts (default 0.1)",
     )
-    parser.add_argument("--active-threshold", type=float, default=None, help="absolute activity threshold instead")
+    parser.add_argument("--active-threshold", type=finite, default=None, help="absolute activity threshold instead")
     parser.add_argument(
         "--max-control-rate",
         type=probability,
@@ -108,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = read_batch(Path(args.file))
 
     controls = _read_controls(args.controls)
+    check_outputs(args)  # before loading the model: --out must be a folder we can write
     if args.file is not None and not args.no_baseline:
         jobs += [(0, job) for job in baseline_jobs([j for _, j in jobs if isinstance(j, Job)])]
 
