@@ -280,7 +280,7 @@ def _load_named(spec: str | Path, device: str) -> list[SAE]:
         raise BabelgraphError(f"release {release!r} has no dictionary {missing[0]!r}; it has e.g. {known[:3]}")
     with _hub_errors(f"release {release!r}"), warnings.catch_warnings():
         # sae_lens warns that the model should be loaded with the release's kwargs: load_model does that
-        warnings.filterwarnings("ignore", message=".*model_from_pretrained_kwargs", category=UserWarning)
+        warnings.filterwarnings("ignore", message="(?s).*model_from_pretrained_kwargs", category=UserWarning)
         return [SAE.from_pretrained(release, sae_id, device=device) for sae_id in wanted]
 
 
