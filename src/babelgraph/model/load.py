@@ -261,11 +261,11 @@ def _load_named(spec: str | Path, device: str) -> list[SAE]:
     path = Path(spec)
     if path.is_dir():
         if (path / "cfg.json").is_file():
-            return [SAE.load_from_disk(path, device=device)]
+            return [_load_folder(path, device)]
         children = sorted(p for p in path.iterdir() if (p / "cfg.json").is_file())
         if not children:
             raise BabelgraphError(f"{path} holds no sae_lens dictionary (no cfg.json in it or its subfolders)")
-        return [SAE.load_from_disk(child, device=device) for child in children]
+        return [_load_folder(child, device) for child in children]
     release, _, ids = str(spec).partition(":")
     directory = _releases()
     if release not in directory:
@@ -282,6 +282,58 @@ def _load_named(spec: str | Path, device: str) -> list[SAE]:
         # sae_lens warns that the model should be loaded with the release's kwargs: load_model does that
         warnings.filterwarnings("ignore", message="(?s).*model_from_pretrained_kwargs", category=UserWarning)
         return [SAE.from_pretrained(release, sae_id, device=device) for sae_id in wanted]
+
+
+def _load_folder(path: Path, device: str) -> SAE:
+    """A dictionary folder in sae_lens' on-disk format, checked first so that every way it can be broken is one
+    line: cfg.json empty, not JSON or not an object, keys missing, an architecture sae_lens does not know, weights
+    missing, truncated or of the wrong shape."""
+    import json
+
+    from sae_lens.registry import get_sae_class
+    from safetensors import safe_open
+
+    where = f"dictionary folder {path}"
+    try:
+        cfg = json.loads((path / "cfg.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BabelgraphError(f"{where}: cfg.json is not valid JSON ({_one_line(exc, 80)})") from None
+    if not isinstance(cfg, dict):
+        raise BabelgraphError(f"{where}: cfg.json must hold a JSON object, not {type(cfg).__name__}")
+    missing = [key for key in ("d_in", "d_sae") if key not in cfg]
+    hook = cfg.get("hook_name") or cfg.get("hook_point") or (cfg.get("metadata") or {}).get("hook_name")
+    if missing or not hook:
+        keys = ", ".join(missing + ([] if hook else ["metadata.hook_name"]))
+        raise BabelgraphError(f"{where}: cfg.json lacks {keys}")
+    for key in ("d_in", "d_sae"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise BabelgraphError(f"{where}: cfg.json's {key} must be a positive integer, not {cfg[key]!r}")
+    architecture = cfg.get("architecture", "standard")
+    try:
+        get_sae_class(str(architecture))
+    except KeyError:
+        raise BabelgraphError(f"{where}: sae_lens knows no architecture {architecture!r}") from None
+    weights = path / "sae_weights.safetensors"
+    if not weights.is_file():
+        raise BabelgraphError(f"{where}: sae_weights.safetensors is missing")
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for a broken header
+        raise BabelgraphError(f"{where}: sae_weights.safetensors is unreadable ({_one_line(exc, 80)})") from None
+    d_in, d_sae = cfg["d_in"], cfg["d_sae"]
+    expected = {"W_enc": (d_in, d_sae), "W_dec": (d_sae, cfg.get("d_out", d_in))}
+    for key, shape in expected.items():
+        if key in shapes and shapes[key] != shape:
+            raise BabelgraphError(
+                f"{where}: {key} is {list(shapes[key])} but cfg.json says d_in={d_in}, d_sae={d_sae} ({list(shape)})"
+            )
+    if "W_enc" not in shapes or "W_dec" not in shapes:
+        raise BabelgraphError(f"{where}: sae_weights.safetensors lacks W_enc or W_dec")
+    try:
+        return SAE.load_from_disk(path, device=device)
+    except Exception as exc:  # whatever else sae_lens refuses: one line, naming the folder
+        raise BabelgraphError(f"{where} could not be loaded by sae_lens ({_one_line(exc, 100)})") from None
 
 
 def _one_line(exc: BaseException, limit: int = 160) -> str:
