@@ -67,6 +67,7 @@ def load_model(
         if dictionaries is None:
             dictionaries = default_dicts
     elif isinstance(model, str):
+        _official_name(model)  # an unknown name is the first thing to say
         if dictionaries is None:
             raise BabelgraphError(
                 f"no dictionaries given for model {name!r}: pass a sae_lens release id or folder with --dictionaries"
@@ -192,15 +193,7 @@ def _load_hub_model(
 ) -> HookedTransformer:
     """Load a model transformer_lens knows, with the processing attribution expects plus what the dictionaries
     ask for. Offline (``HF_HUB_OFFLINE=1``) or when the hub cannot be reached, it fails at once with one line."""
-    from transformer_lens import loading_from_pretrained as loading
-
-    try:
-        official = loading.get_official_model_name(name)
-    except ValueError:
-        raise BabelgraphError(
-            f"unknown model {name!r}: use 'demo' or a name transformer_lens supports "
-            "(see transformer_lens.loading_from_pretrained.OFFICIAL_MODEL_NAMES)"
-        ) from None
+    official = _official_name(name)
     kwargs: dict[str, Any] = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False}
     kwargs.update(settings)
     if device is not None:
@@ -209,6 +202,18 @@ def _load_hub_model(
         kwargs["dtype"] = dtype
     with _hub_errors(f"model {official!r}"):
         return HookedTransformer.from_pretrained_no_processing(official, **kwargs)
+
+
+def _official_name(name: str) -> str:
+    from transformer_lens import loading_from_pretrained as loading
+
+    try:
+        return loading.get_official_model_name(name)
+    except ValueError:
+        raise BabelgraphError(
+            f"unknown model {name!r}: use 'demo' or a name transformer_lens supports "
+            "(see transformer_lens.loading_from_pretrained.OFFICIAL_MODEL_NAMES)"
+        ) from None
 
 
 @contextlib.contextmanager
