@@ -85,6 +85,41 @@ def gemma_style(seed: int = 2, with_tokenizer: bool = True) -> HookedTransformer
     return _build({**_ROTARY_RMS_GATED, **gemma, "act_fn": "gelu_pytorch_tanh"}, seed, "tiny-gemma", with_tokenizer)
 
 
+def qwen3_style(seed: int = 3, with_tokenizer: bool = True) -> HookedTransformer:
+    """Qwen3: RMSNorm, rotary, gated SiLU MLP, grouped-query attention, RMSNorm on each head's queries and keys."""
+    qwen3 = {"act_fn": "silu", "n_key_value_heads": 2, "use_qk_norm": True}
+    return _build({**_ROTARY_RMS_GATED, **qwen3}, seed, "tiny-qwen3", with_tokenizer)
+
+
+def gemma3_style(seed: int = 4, with_tokenizer: bool = True) -> HookedTransformer:
+    """Gemma-3: Gemma-2's pre/post norms with QK-norm instead of attention soft-capping, one key/value head,
+    sliding-window (local) layers with their own rotary base between global ones."""
+    gemma3 = {
+        "use_normalization_before_and_after": True,
+        "use_qk_norm": True,
+        "n_key_value_heads": 1,
+        "act_fn": "gelu_pytorch_tanh",
+        "use_local_attn": True,
+        "window_size": 3,
+        "attn_types": ["local", "global", "local"],
+        "rotary_base": 1_000_000,
+        "rotary_base_local": 10_000,
+    }
+    return _build({**_ROTARY_RMS_GATED, **gemma3}, seed, "tiny-gemma3", with_tokenizer)
+
+
+def parallel_style(seed: int = 5, with_tokenizer: bool = True) -> HookedTransformer:
+    """GPT-J / Pythia: attention and MLP read the same residual in parallel, partial rotary, LayerNorm."""
+    parallel = {
+        "act_fn": "gelu",
+        "normalization_type": "LN",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": 4,
+        "parallel_attn_mlp": True,
+    }
+    return _build(parallel, seed, "tiny-parallel", with_tokenizer)
+
+
 def _build(architecture: dict, seed: int, name: str, with_tokenizer: bool) -> HookedTransformer:
     cfg = HookedTransformerConfig(**_SHAPE, **architecture, dtype=torch.float64, seed=seed, model_name=name)
     model = HookedTransformer(cfg, tokenizer=word_tokenizer() if with_tokenizer else None)
@@ -150,4 +185,11 @@ def make_sae(kind: str, hook: str, seed: int = 0, d_in: int = D_MODEL) -> SAE:
     return sae
 
 
-MODELS = {"gpt2": gpt2_style, "llama": llama_style, "gemma": gemma_style}
+MODELS = {
+    "gpt2": gpt2_style,
+    "llama": llama_style,
+    "gemma": gemma_style,
+    "qwen3": qwen3_style,
+    "gemma3": gemma3_style,
+    "parallel": parallel_style,
+}

@@ -15,9 +15,11 @@ PROMPT = "the opposite of small is"
 
 
 def transcoder_setup(model):
-    """Three transcoder kinds, reading from two different hooks."""
+    """Three transcoder kinds, reading from two different hooks (a parallel block's MLP reads the residual
+    entering the block: it has no hook_resid_mid)."""
     kinds = ["jumprelu_skip_transcoder", "skip_transcoder", "transcoder"]
-    hooks = ["ln2.hook_normalized", "hook_resid_mid", "ln2.hook_normalized"]
+    mid = "hook_resid_mid" if "blocks.1.hook_resid_mid" in model.hook_dict else "hook_resid_pre"
+    hooks = ["ln2.hook_normalized", mid, "ln2.hook_normalized"]
     return [make_transcoder(kinds[layer], layer, hooks[layer]) for layer in range(3)]
 
 
@@ -126,3 +128,15 @@ def test_a_cross_layer_dictionary_has_one_error_node_per_write_point():
     graph = bg.attribute(model, PROMPT, progress=False)
     errors = [n for n in graph.nodes if n.kind == "error"]
     assert len(errors) == 3 * len(graph.tokens) and {n.layer for n in errors} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("model_name", ["qwen3", "gemma3", "parallel"])
+def test_prefix_replays_give_the_same_graph(model_name):
+    """Small batches cut the targets into position buckets, each replayed on a prefix of the prompt: the frozen
+    values (QK-norm scales included, recorded as rows of heads) must slice to the prefix."""
+    hooked = MODELS[model_name]()
+    model = bg.load_model(hooked, transcoder_setup(hooked))
+    whole = bg.attribute(model, PROMPT, batch_size=64, progress=False)
+    pieces = bg.attribute(model, PROMPT, batch_size=2, progress=False)
+    assert pieces.metadata["n_rows_computed"] == whole.metadata["n_rows_computed"]
+    assert torch.allclose(pieces.adjacency, whole.adjacency, atol=1e-6, rtol=0)

@@ -124,6 +124,13 @@ def _select_logits(
     return top_i[:n], top_p[:n]
 
 
+def row_dtype(model_dtype: torch.dtype) -> torch.dtype:
+    """The precision attribution rows are accumulated in: float32 for a half-precision model (float16, bfloat16),
+    whose backward passes still run in its own dtype; the model's own dtype otherwise (docs/method.md,
+    "Precision")."""
+    return torch.promote_types(model_dtype, torch.float32)
+
+
 @dataclass
 class _Target:
     """A row to compute: where the target reads (dictionary index, or -1 for the final norm) and with what."""
@@ -151,12 +158,13 @@ def _backward_rows(
     upstream = model.writes_before(None if k < 0 else model.dictionaries[k].read_hook)
     inputs = [run.embedding, *(run.writes[w] for w in upstream)]
     gradients = torch.autograd.grad([base], inputs, [grad], retain_graph=True, allow_unused=True, is_grads_batched=True)
-    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=base.dtype, device=base.device)
+    acc = row_dtype(base.dtype)
+    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=acc, device=base.device)
     for (vectors, columns), gradient in zip([sources[0], *(sources[w + 1] for w in upstream)], gradients):
         if gradient is None:
             continue
         # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
-        entries = torch.bmm(gradient[:, 0].transpose(0, 1), vectors[:length].transpose(1, 2))
+        entries = torch.bmm(gradient[:, 0].transpose(0, 1).to(acc), vectors[:length].transpose(1, 2).to(acc))
         # accumulate: a cross-layer dictionary's features write at several write points, one column each
         rows.index_add_(1, columns[:length].flatten(), entries.transpose(0, 1).reshape(len(targets), -1))
     return rows[:, :-1]
@@ -178,7 +186,7 @@ class _RowComputer:
 
     def __call__(self, targets: list[_Target]) -> torch.Tensor:
         device = self.tr.embedding.device
-        rows = torch.zeros(len(targets), self.src.n_columns, dtype=self.tr.embedding.dtype, device=device)
+        rows = torch.zeros(len(targets), self.src.n_columns, dtype=row_dtype(self.tr.embedding.dtype), device=device)
         for bucket in self._buckets(targets):
             length = max(targets[i].position for i in bucket) + 1
             tick = time.perf_counter()

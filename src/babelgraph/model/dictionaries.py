@@ -9,6 +9,7 @@ plus :func:`register_dictionary`, and nothing in attribution changes.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -153,7 +154,18 @@ def is_dictionary_object(obj: Any) -> bool:
 class SaeLensDictionary(Dictionary):
     """Any sae_lens SAE (standard, TopK, JumpReLU, gated) or transcoder (plain, skip, JumpReLU)."""
 
-    def __init__(self, sae: Any, layer: int, read_hook: str, write_hook: str) -> None:
+    def __init__(
+        self,
+        sae: Any,
+        layer: int,
+        read_hook: str,
+        write_hook: str,
+        input_scale: torch.Tensor | None = None,
+        input_shift: torch.Tensor | None = None,
+    ) -> None:
+        """``input_scale`` / ``input_shift`` (``[d_in]``): the dictionary was trained on ``x * scale + shift`` of
+        what ``read_hook`` carries (a norm's gain and bias that no hook of the model applies on its own); they
+        are folded into the encoder (and a skip), so attribution still sees an affine map of the hook."""
         from sae_lens import Transcoder
 
         self.sae = sae
@@ -161,6 +173,8 @@ class SaeLensDictionary(Dictionary):
         self.read_hook = read_hook
         self.write_hooks = (write_hook,)
         self._transcoder = isinstance(sae, Transcoder)
+        self.input_scale = input_scale
+        self.input_shift = input_shift
 
     @property
     def architecture(self) -> str:
@@ -182,8 +196,19 @@ class SaeLensDictionary(Dictionary):
     def _rescaled(self) -> bool:
         return bool(getattr(self.sae.cfg, "rescale_acts_by_decoder_norm", False))
 
+    def _trained_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the dictionary was trained on, from what its read hook carries."""
+        if self.input_scale is not None:
+            x = x * self.input_scale
+        return x if self.input_shift is None else x + self.input_shift
+
     @property
     def encoder(self) -> torch.Tensor:
+        weight = self._trained_encoder
+        return weight if self.input_scale is None else self.input_scale[:, None] * weight
+
+    @property
+    def _trained_encoder(self) -> torch.Tensor:
         from sae_lens import GatedSAE
 
         weight = self.sae.W_enc
@@ -202,7 +227,9 @@ class SaeLensDictionary(Dictionary):
         if self._rescaled:
             bias = bias * sae.W_dec.norm(dim=-1)
         if sae.cfg.apply_b_dec_to_input and not self._transcoder:
-            bias = bias - sae.b_dec @ self.encoder
+            bias = bias - sae.b_dec @ self._trained_encoder
+        if self.input_shift is not None:
+            bias = bias + self.input_shift @ self._trained_encoder
         return bias
 
     def decoder(self, write: int = 0) -> torch.Tensor:
@@ -210,17 +237,30 @@ class SaeLensDictionary(Dictionary):
         return w_dec / w_dec.norm(dim=-1, keepdim=True) if self._rescaled else w_dec
 
     def decoder_bias(self, write: int = 0) -> torch.Tensor:
-        return self.sae.b_dec
+        skip = self._trained_skip()
+        if skip is None or self.input_shift is None:
+            return self.sae.b_dec
+        return self.sae.b_dec + self.input_shift @ skip.T
 
-    def skip(self, write: int = 0) -> torch.Tensor | None:
+    def _trained_skip(self) -> torch.Tensor | None:
         from sae_lens import SkipTranscoder
 
         return self.sae.W_skip if isinstance(self.sae, SkipTranscoder) else None
 
+    def skip(self, write: int = 0) -> torch.Tensor | None:
+        skip = self._trained_skip()
+        if skip is None or self.input_scale is None:
+            return skip
+        return skip * self.input_scale[None, :]
+
     def activations(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sae.encode(x)
+        return self.sae.encode(self._trained_input(x))
 
     def to(self, device: torch.device, dtype: torch.dtype) -> SaeLensDictionary:
+        if self.input_scale is not None:
+            self.input_scale = self.input_scale.detach().to(device=device, dtype=dtype)
+        if self.input_shift is not None:
+            self.input_shift = self.input_shift.detach().to(device=device, dtype=dtype)
         self.sae = self.sae.to(device=device, dtype=dtype)
         for parameter in self.sae.parameters():
             parameter.requires_grad_(False)
@@ -245,11 +285,12 @@ def _place_sae_lens(sae: Any, model: Any, key: str | int | None) -> SaeLensDicti
         raise BabelgraphError(
             "a dictionary has no hook in its metadata: pass a mapping {hook_name: sae} to say where it reads"
         )
+    read_hook, scale, shift = translate_read_hook(model, read_hook)
     if read_hook not in model.hook_dict:
         raise BabelgraphError(f"dictionary hook {read_hook!r} does not exist in model {model.cfg.model_name!r}")
     layer = layer_of(read_hook)
     if is_transcoder:
-        write_hook = meta.hook_name_out or f"blocks.{layer}.hook_mlp_out"
+        write_hook = translate_write_hook(model, meta.hook_name_out or f"blocks.{layer}.hook_mlp_out")
         if write_hook != f"blocks.{layer}.hook_mlp_out":
             raise BabelgraphError(
                 f"transcoder reading {read_hook} writes {write_hook}; babelgraph supports transcoders that "
@@ -271,7 +312,50 @@ def _place_sae_lens(sae: Any, model: Any, key: str | int | None) -> SaeLensDicti
             f"dictionary at {read_hook} has width {sae.cfg.d_in}->{d_out} but the model's activations there are "
             f"{expected_in}->{expected_out} wide: it belongs to another model"
         )
-    return SaeLensDictionary(sae, layer, read_hook, write_hook)
+    return SaeLensDictionary(sae, layer, read_hook, write_hook, scale, shift)
+
+
+# ---- hook names other libraries use -------------------------------------------------------------------------
+_MLP_HOOK = re.compile(r"^blocks\.(\d+)\.mlp\.hook_(in|out)$")
+
+
+def translate_read_hook(model: Any, hook: str) -> tuple[str, torch.Tensor | None, torch.Tensor | None]:
+    """A read hook named the way circuit-tracer names it, as the HookedTransformer hook with the same tensor.
+
+    ``blocks.L.mlp.hook_in`` (the ``mwhanna-qwen3-*`` transcoders) is the MLP's input: the output of the norm
+    before the MLP, gain (and bias) included. A HookedTransformer loaded without folding norms has no hook on
+    that tensor: ``blocks.L.ln2.hook_normalized`` carries it before the gain. So the dictionary reads that hook,
+    with the norm's gain and bias as an input scale and shift (folded into its encoder: exact).
+    Returns ``(hook, scale, shift)``.
+    """
+    match = _MLP_HOOK.match(hook)
+    if hook in model.hook_dict or not match or match.group(2) != "in":
+        return hook, None, None
+    layer = int(match.group(1))
+    if layer >= model.cfg.n_layers or model.cfg.attn_only:
+        return hook, None, None
+    norm = model.blocks[layer].ln2
+    scale, shift = getattr(norm, "w", None), getattr(norm, "b", None)
+    if scale is None and model.cfg.normalization_type in ("LNPre", "RMSPre"):
+        raise BabelgraphError(
+            f"a dictionary reads {hook} (after the norm's gain), but this model was loaded with its norms folded "
+            "into the next weights: load it with fold_ln=False"
+        )
+    return f"blocks.{layer}.ln2.hook_normalized", scale, shift
+
+
+def translate_write_hook(model: Any, hook: str) -> str:
+    """``blocks.L.mlp.hook_out`` (circuit-tracer's name for the MLP's output) as ``blocks.L.hook_mlp_out``, which
+    carries the same tensor unless a norm follows the MLP (Gemma-2/3), where there is no HookedTransformer hook
+    on it."""
+    match = _MLP_HOOK.match(hook)
+    if hook in model.hook_dict or not match or match.group(2) != "out":
+        return hook
+    if model.cfg.use_normalization_before_and_after:
+        raise BabelgraphError(
+            f"a transcoder writes {hook}, the MLP output before its post-norm, which this model has no hook for"
+        )
+    return f"blocks.{match.group(1)}.hook_mlp_out"
 
 
 def _is_sae_lens(obj: Any) -> bool:

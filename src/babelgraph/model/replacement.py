@@ -48,6 +48,8 @@ class ReplacementModel:
     model: HookedTransformer
     dictionaries: list[Dictionary]
     name: str
+    settings: dict[str, Any] = field(default_factory=dict)  # how the model was loaded, beyond babelgraph's defaults
+    fit: dict[str, float] = field(default_factory=dict)  # dictionary name -> reconstruction FVU on a short text
     write_points: list[WritePoint] = field(init=False)
     hook_rank: dict[str, int] = field(init=False, repr=False)
 
@@ -206,7 +208,7 @@ class Trace:
 
     tokens: torch.Tensor
     has_bos: bool
-    frozen: dict[str, torch.Tensor]  # hook name -> recorded value (patterns, scales, MLP pre/post)
+    frozen: dict[str, torch.Tensor]  # hook name -> recorded value (patterns, scales, MLP pre/post), batch first
     reads: list[torch.Tensor]  # per dictionary, flattened read activations [pos, d_in]
     activations: list[torch.Tensor]  # per dictionary [pos, width]
     errors: list[torch.Tensor]  # per write point [pos, d_out]: true output minus reconstruction
@@ -267,15 +269,42 @@ def trace(model: ReplacementModel, tokens: torch.Tensor, has_bos: bool) -> Trace
         logits = hooked.run_with_hooks(
             tokens[None], fwd_hooks=[(lambda name: name in wanted, record)], return_type="logits"
         )[0]
-        reads = [store[d.read_hook][0].flatten(start_dim=1) for d in model.dictionaries]
+        reads = [store[d.read_hook][0].flatten(start_dim=1).to(model.dtype) for d in model.dictionaries]
         acts = [d.activations(x) for d, x in zip(model.dictionaries, reads)]
         errors = []
         for p in model.write_points:
             d = model.dictionaries[p.dictionary]
-            true_out = store[p.hook][0].flatten(start_dim=1)
+            true_out = store[p.hook][0].flatten(start_dim=1).to(model.dtype)
             errors.append(true_out - d.reconstruct(acts[p.dictionary], reads[p.dictionary], p.write))
-    frozen = {name: store[name] for name in frozen_names}
+    frozen = {name: _batch_first(store[name], len(tokens)) for name in frozen_names}
     return Trace(tokens, has_bos, frozen, reads, acts, errors, store[EMBEDDING_HOOK][0], logits)
+
+
+def reconstruction_fvu(model: ReplacementModel, tokens: torch.Tensor) -> list[float]:
+    """Per dictionary: the fraction of variance of what it stands for (its write hooks' activations) that its
+    reconstruction leaves unexplained on ``tokens`` (BOS excluded), in float64."""
+    hooked = model.model
+    hooks = {d.read_hook for d in model.dictionaries} | {p.hook for p in model.write_points}
+    store: dict[str, torch.Tensor] = {}
+
+    def record(activation: torch.Tensor, hook: Any) -> None:
+        store[hook.name] = activation.detach()
+
+    has_bos = starts_with_bos(model, tokens, True)
+    with torch.no_grad():
+        hooked.run_with_hooks(tokens[None], fwd_hooks=[(lambda name: name in hooks, record)], return_type=None)
+        out = []
+        for d in model.dictionaries:
+            x = store[d.read_hook][0].flatten(start_dim=1).to(model.dtype)
+            acts = d.activations(x)
+            residual, total = 0.0, 0.0
+            for w, hook in enumerate(d.write_hooks):
+                true = store[hook][0].flatten(start_dim=1)[int(has_bos) :].double()
+                recon = d.reconstruct(acts, x, w)[int(has_bos) :].double()
+                residual += float(((true - recon) ** 2).sum())
+                total += float(((true - true.mean(dim=0)) ** 2).sum())
+            out.append(residual / total if total > 0 else float("nan"))
+    return out
 
 
 # ---- the frozen replay ----------------------------------------------------------------------------------------
@@ -315,6 +344,7 @@ def frozen_forward(
     errs = tr.errors if errors is None else errors
     emb = tr.embedding if embedding is None else embedding
     run = FrozenRun(reads=[torch.empty(0)] * len(model.dictionaries))
+    dtype = model.dtype  # norms run in float32 in a half model: dictionaries read in the model's dtype
     for i, p in enumerate(model.write_points):
         d = model.dictionaries[p.dictionary]
         const = acts[p.dictionary] @ d.decoder(p.write) + d.decoder_bias(p.write) + errs[i]
@@ -329,18 +359,39 @@ def frozen_forward(
         if name.endswith("mlp.hook_pre") and not hooked.cfg.gated_mlp:
             hooks.extend(_frozen_gate_hooks(name, value, tr.frozen[name.replace("hook_pre", "hook_post")]))
         else:  # attention patterns, normalisation scales, the gate branch of a gated MLP
-            hooks.append((name, lambda act, hook, value=value: value.expand_as(act)))
+            hooks.append((name, lambda act, hook, value=value: _replay(value, act)))
     for layer in sorted(_replaced_mlps(model)):  # the MLP's own output is replaced: keep autograd out of it
         hooks.append((f"blocks.{layer}.mlp.hook_pre", lambda act, hook: act.detach()))
     for k, d in enumerate(model.dictionaries):
-        hooks.append((d.read_hook, lambda act, hook, k=k: run.reads.__setitem__(k, act.flatten(start_dim=2))))
+        hooks.append((d.read_hook, lambda act, hook, k=k: run.reads.__setitem__(k, act.flatten(start_dim=2).to(dtype))))
     for i, p in enumerate(model.write_points):
-        hooks.append((p.hook, lambda act, hook, i=i, p=p: _write(model, run, i, p).reshape(act.shape)))
+        hooks.append((p.hook, lambda act, hook, i=i, p=p: _write(model, run, i, p).reshape(act.shape).to(act.dtype)))
     hooks.append((FINAL_NORM_HOOK, lambda act, hook: setattr(run, "final", act)))
 
     with torch.set_grad_enabled(requires_grad):
         run.logits = hooked.run_with_hooks(tr.tokens.expand(batch, -1), fwd_hooks=hooks, return_type="logits")
     return run
+
+
+def _batch_first(value: torch.Tensor, n_pos: int) -> torch.Tensor:
+    """A recorded value laid out ``[batch, pos, ...]``.
+
+    Most hooks already are; QK-norm scales (Qwen3, Gemma-3) are not: transformer_lens normalises each head's
+    queries and keys as rows of a ``[batch * pos * heads, d_head]`` matrix, so their scales arrive as
+    ``[batch * pos * heads, 1]``. Those become ``[batch, pos, heads, 1]``, so that a prefix of the prompt is a
+    slice of the position axis and a replay on a batch of copies expands the batch axis.
+    """
+    if value.ndim == 2:
+        return value.reshape(1, n_pos, -1, value.shape[-1])
+    return value
+
+
+def _replay(value: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+    """A batch-first recorded value in the layout of the activation it replaces (batch copies of it)."""
+    if act.ndim == value.ndim:
+        return value.expand_as(act)
+    batch = act.numel() // (value[0].numel() // value.shape[-1] * act.shape[-1])
+    return value.expand(batch, *value.shape[1:]).reshape(act.shape)
 
 
 def _write(model: ReplacementModel, run: FrozenRun, i: int, p: WritePoint) -> torch.Tensor:
@@ -436,7 +487,7 @@ def dictionary_activations(model: ReplacementModel, tokens: torch.Tensor) -> lis
         )
         out = []
         for d in model.dictionaries:
-            x = store[d.read_hook].flatten(start_dim=2)
+            x = store[d.read_hook].flatten(start_dim=2).to(model.dtype)
             out.append(d.activations(x.reshape(-1, x.shape[-1])).reshape(*tokens.shape, -1))
     return out
 
@@ -472,7 +523,7 @@ def run_with_edits(
         state: dict[str, torch.Tensor] = {}
 
         def read(act: torch.Tensor, hook: Any, d: Dictionary = d, state: dict = state, k: int = k, edit=edit) -> None:
-            x = act[0].flatten(start_dim=1)
+            x = act[0].flatten(start_dim=1).to(model.dtype)
             current = tr.activations[k] if d.layer in constrained_layers else d.activations(x)
             state.update(x=x, current=current, new=edit(current))
 
@@ -484,8 +535,8 @@ def run_with_edits(
                 if clamp:  # recorded activations (edited), recorded error; the skip sees the current input
                     out = d.reconstruct(state["new"], state["x"], w) + error
                 else:
-                    out = act[0].flatten(start_dim=1) + (state["new"] - state["current"]) @ d.decoder(w)
-                return out.reshape(act.shape)
+                    out = act[0].flatten(start_dim=1) + ((state["new"] - state["current"]) @ d.decoder(w)).to(act.dtype)
+                return out.reshape(act.shape).to(act.dtype)
 
             hooks.append((hook_name, write))
     with torch.no_grad():
