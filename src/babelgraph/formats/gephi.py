@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
@@ -134,27 +134,36 @@ def node_attributes(graph: AttributionGraph, edges: Any = None) -> tuple[list[di
     return rows, extra
 
 
-def _edge_rows(graph: AttributionGraph, edges: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    ids = [clean_text(node.id) for node in graph.nodes]
+def _edge_lines(graph: AttributionGraph, edges: Any, fmt: str) -> Iterator[str]:
+    """One line of XML per edge: ``weight = |w|``, signed weight, sign, colour by sign (and, in a comparison
+    graph, the edge's weight in each language, 0 where absent). Numbers need no escaping; ids are quoted once."""
+    ids = [quoteattr(clean_text(node.id)) for node in graph.nodes]
     sources, targets, weights = edges
     per_language = graph.metadata.get("edge_weights") or {}
-    lookup: dict[str, dict[tuple[int, int], float]] = {
-        clean_text(lang): {(int(s), int(t)): clean_float(w) for t, s, w in entries}
+    lookup = {
+        quoteattr(f"weight_{clean_text(lang)}"): {(int(s), int(t)): clean_float(w) for t, s, w in entries}
         for lang, entries in per_language.items()
     }
-    for s, t, w in zip(sources.tolist(), targets.tolist(), weights.tolist()):
-        r, g, b = POSITIVE_RGB if w > 0 else NEGATIVE_RGB
-        attrs: dict[str, Any] = {
-            "weight": abs(w),
-            "signed_weight": w,
-            "sign": 1 if w > 0 else -1,
-            "r": r,
-            "g": g,
-            "b": b,
-        }
-        for lang, table in lookup.items():  # comparison graph: the edge's weight in each language (0 where absent)
-            attrs[f"weight_{lang}"] = table.get((s, t), 0.0)
-        yield ids[s], ids[t], attrs
+    colours = {1: POSITIVE_RGB, -1: NEGATIVE_RGB}
+    for k, (s, t, w) in enumerate(zip(sources.tolist(), targets.tolist(), weights.tolist())):
+        sign = 1 if w > 0 else -1
+        r, g, b = colours[sign]
+        langs = [(key, table.get((s, t), 0.0)) for key, table in lookup.items()]
+        if fmt == "graphml":
+            extra = "".join(f"<data key={key}>{v!r}</data>" for key, v in langs)
+            yield (
+                f'    <edge source={ids[s]} target={ids[t]}><data key="weight">{abs(w)!r}</data>'
+                f'<data key="signed_weight">{w!r}</data><data key="sign">{sign}</data><data key="r">{r}</data>'
+                f'<data key="g">{g}</data><data key="b">{b}</data>{extra}</edge>\n'
+            )
+        else:
+            extra = "".join(f'<attvalue for={key} value="{v!r}" />' for key, v in langs)
+            yield (
+                f'      <edge id="{k}" source={ids[s]} target={ids[t]} weight="{abs(w)!r}">'
+                f'<viz:color r="{r}" g="{g}" b="{b}" a="1.0" />'
+                f'<attvalues><attvalue for="signed_weight" value="{w!r}" />'
+                f'<attvalue for="sign" value="{sign}" />{extra}</attvalues></edge>\n'
+            )
 
 
 def _raw(value: Any) -> str:
@@ -200,28 +209,9 @@ def write_graphml(graph: AttributionGraph, path: str | Path) -> Path:
             out.write(f"    <node id={quoteattr(clean_text(node.id))}>")
             out.writelines(f"<data key={quoteattr(k)}>{_value(v)}</data>" for k, v in attrs.items())
             out.write("</node>\n")
-        _write_edges(out, _edge_rows(graph, edges), "graphml")
+        out.writelines(_edge_lines(graph, edges, "graphml"))
         out.write("  </graph>\n</graphml>\n")
     return path
-
-
-def _write_edges(out: TextIO, rows: Iterator[tuple[str, str, dict[str, Any]]], fmt: str) -> None:
-    for k, (s, t, attrs) in enumerate(rows):
-        if fmt == "graphml":
-            out.write(f"    <edge source={quoteattr(s)} target={quoteattr(t)}>")
-            out.writelines(f"<data key={quoteattr(key)}>{_value(v)}</data>" for key, v in attrs.items())
-            out.write("</edge>\n")
-        else:
-            colour = f'<viz:color r="{attrs["r"]}" g="{attrs["g"]}" b="{attrs["b"]}" a="1.0" />'
-            values = "".join(
-                f"<attvalue for={quoteattr(key)} value={quoteattr(_raw(v))} />"
-                for key, v in attrs.items()
-                if key not in ("weight", "r", "g", "b")
-            )
-            out.write(
-                f'      <edge id="{k}" source={quoteattr(s)} target={quoteattr(t)} weight="{attrs["weight"]!r}">'
-                f"{colour}<attvalues>{values}</attvalues></edge>\n"
-            )
 
 
 _GEXF_TYPES = {"string": "string", "double": "double", "int": "integer"}
@@ -268,6 +258,6 @@ def write_gexf(graph: AttributionGraph, path: str | Path) -> Path:
                 f'<viz:color r="{attrs["r"]}" g="{attrs["g"]}" b="{attrs["b"]}" a="1.0" /></node>\n'
             )
         out.write("    </nodes>\n    <edges>\n")
-        _write_edges(out, _edge_rows(graph, edges), "gexf")
+        out.writelines(_edge_lines(graph, edges, "gexf"))
         out.write("    </edges>\n  </graph>\n</gexf>\n")
     return path
