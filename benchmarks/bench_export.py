@@ -1,11 +1,13 @@
-"""Export time and file size for a graph of about 1,000 nodes and 10,000 edges, and the HTML page's load time.
+"""Export time, peak memory and file size per format, and the HTML page's time to interactive and slider step.
 
-    python benchmarks/bench_export.py                 # print a Markdown section
-    python benchmarks/bench_export.py --append docs/benchmarks.md
+    python benchmarks/bench_export.py                          # 10,000 nodes / 100,000 edges + the demo graph
+    python benchmarks/bench_export.py --nodes 1000 --edges 10000
 
-The graph is random (hand-built, no model): real pruned graphs are ten times smaller, so this is the
-stress case. Load time is measured in headless Chromium (system ``chromium``, via playwright) from navigation
-until the network object exists and has drawn once; skipped when Chromium or playwright is missing.
+Each format is exported in a fresh process (peak resident memory of that process, ``ru_maxrss``), from a random
+hand-built graph (no model). The page is timed on the unpruned demo graph (``bg.attribute`` on
+'The opposite of "small" is "', about 900 nodes and 135k edges) in headless Chromium (system ``chromium``, via
+playwright): from navigation until the page's script has built the view and drawn once (``bgView`` exists and
+a frame is drawn), and the median time of a pruning-slider step (input event until the next frame is drawn).
 """
 
 from __future__ import annotations
@@ -68,19 +70,49 @@ def random_graph(n_nodes: int = 1000, n_edges: int = 10_000, n_tokens: int = 12,
     return AttributionGraph("random benchmark graph", tokens, [f"tok{i}" for i in tokens], nodes, adjacency, metadata)
 
 
-def time_exports(graph: AttributionGraph, folder: Path, repeats: int) -> dict[str, tuple[float, int]]:
+def _child(fmt: str, nodes: int, edges: int, folder: str) -> None:
+    """Run in a fresh process: build the graph, export one format, print seconds, bytes and peak MB."""
+    import resource
+
+    graph = AttributionGraph.load(Path(folder) / "bench.safetensors")  # as a user would: from a file
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    path = export(graph, Path(folder) / f"bench.{fmt}")
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{seconds} {path.stat().st_size} {peak} {base}")
+
+
+def isolated_exports(nodes: int, edges: int, folder: Path) -> dict[str, tuple[float, int, float, float]]:
+    import subprocess
+    import sys
+
+    random_graph(nodes, edges).save(folder / "bench.safetensors")
     results = {}
     for fmt in FORMATS:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            path = export(graph, folder / f"bench.{fmt}")
-            times.append(time.perf_counter() - start)
-        results[fmt] = (statistics.median(times), path.stat().st_size)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                fmt,
+                "--nodes",
+                str(nodes),
+                "--edges",
+                str(edges),
+                "--folder",
+                str(folder),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        results[fmt] = (float(out[0]), int(out[1]), float(out[2]), float(out[3]))
     return results
 
 
-def page_load_seconds(path: Path, repeats: int) -> float | None:
+def page_timings(path: Path, repeats: int) -> tuple[float, float] | None:
+    """(median seconds to interactive, median seconds per slider step) in headless Chromium."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -88,64 +120,84 @@ def page_load_seconds(path: Path, repeats: int) -> float | None:
         return None
     if chromium is None:
         return None
-    times = []
+    loads, steps = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             start = time.perf_counter()
             page.goto(path.resolve().as_uri())
-            page.wait_for_function("window.bgNetwork !== undefined", timeout=120_000)
+            page.wait_for_function("window.bgView !== undefined", timeout=120_000)
             page.evaluate("new Promise(done => { network.once('afterDrawing', done); network.redraw(); })")
-            times.append(time.perf_counter() - start)
+            loads.append(time.perf_counter() - start)
+            for value in ("40", "60", "80", "30"):
+                steps.append(
+                    page.evaluate(
+                        "v => new Promise(done => { const s = document.getElementById('bg-prune');"
+                        " const t = performance.now(); s.value = v; s.dispatchEvent(new Event('input'));"
+                        " network.once('afterDrawing', () => done((performance.now() - t) / 1000));"
+                        " network.redraw(); })",
+                        value,
+                    )
+                )
             page.close()
         browser.close()
-    return statistics.median(times)
+    return statistics.median(loads), statistics.median(steps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--edges", type=int, default=10_000)
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--edges", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--append", type=Path, default=None, help="append the Markdown section to this file")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.nodes, args.edges, args.folder)
+        return
 
-    graph = random_graph(args.nodes, args.edges)
+    import babelgraph as bg
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results = time_exports(graph, folder, args.repeats)
-        load = page_load_seconds(folder / "bench.html", args.repeats)
+        results = isolated_exports(args.nodes, args.edges, folder)
+        model = bg.load_model("demo")
+        demo = bg.attribute(model, 'The opposite of "small" is "', progress=False)
+        start = time.perf_counter()
+        page = export(demo, folder / "demo.html")
+        demo_export = time.perf_counter() - start
+        size = page.stat().st_size
+        timings = page_timings(page, args.repeats)
 
     cpu = platform.processor() or platform.machine()
     lines = [
         "",
-        "## Export",
+        f"`python benchmarks/bench_export.py` on {datetime.date.today().isoformat()}, {cpu} ({os.cpu_count()} CPUs,"
+        f" shared), Python {platform.python_version()}, torch {torch.__version__}.",
         "",
-        f"`python benchmarks/bench_export.py` on {datetime.date.today().isoformat()}: a random graph of"
-        f" {len(graph.nodes)} nodes and {graph.n_edges} edges, median of {args.repeats} runs, on {cpu}"
-        f" ({os.cpu_count()} CPUs, shared), Python {platform.python_version()}, torch {torch.__version__}.",
+        f"Random graph of {args.nodes} nodes and {args.edges} edges, each format in a fresh process:",
         "",
-        "| format | export time (s) | file size (MB) |",
-        "|---|---:|---:|",
+        "| format | export time (s) | peak memory of the process (MB) | of which loading the graph (MB) | file (MB) |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {fmt} | {seconds:.2f} | {size / 1e6:.2f} |" for fmt, (seconds, size) in results.items()]
+    lines += [
+        f"| {fmt} | {seconds:.2f} | {peak:.0f} | {base:.0f} | {size / 1e6:.1f} |"
+        for fmt, (seconds, size, peak, base) in results.items()
+    ]
     lines.append("")
-    if load is None:
-        lines.append("HTML load time: not measured (no Chromium or playwright here).")
+    lines.append(
+        f"Unpruned demo graph ({len(demo.nodes)} nodes, {demo.n_edges} edges): HTML export {demo_export:.2f} s,"
+        f" page {size / 1e6:.1f} MB."
+    )
+    if timings is None:
+        lines.append("Page timings: not measured (no Chromium or playwright here).")
     else:
         lines.append(
-            f"HTML load time in headless Chromium (file:// to the first drawn frame, software rendering): {load:.2f} s."
+            f"Headless Chromium (software rendering), median of {args.repeats} loads: interactive in"
+            f" {timings[0]:.2f} s; pruning-slider step {timings[1]:.3f} s (median of {4 * args.repeats} steps)."
         )
-    lines.append(
-        "The HTML page carries vis-network (about 0.7 MB) in line, so small graphs cost that much; the rest grows"
-        " with the edges (each carries colour, width and a tooltip)."
-    )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.append:
-        with args.append.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

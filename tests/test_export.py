@@ -31,8 +31,8 @@ NEURONPEDIA_NODE_FIELDS = {
     "reverse_ctx_idx": int,
     "jsNodeId": str,
     "clerp": str,
-    "influence": float,
-    "activation": float,
+    "influence": (float, type(None)),
+    "activation": (float, type(None)),
 }
 FEATURE_TYPES = {"cross layer transcoder", "mlp reconstruction error", "embedding", "logit"}
 
@@ -125,7 +125,8 @@ def test_nasty_strings_stay_valid_xml_and_json(tmp_path):
     clean = NASTY.replace("\x01", "")
     g = nx.read_graphml(export(graph, tmp_path / "g.graphml"))
     assert g.graph["prompt"] == clean and g.nodes["f0"]["token"] == clean
-    assert g.nodes["f1"]["activation"] == 0.0 and g.nodes["f1"]["influence"] == 0.0  # NaN / None -> 0.0
+    assert g.nodes["f1"]["activation"] == 0.0  # NaN -> 0.0
+    assert g.nodes["f1"]["influence"] == pytest.approx(0.75)  # None: computed from the edges (f1 feeds l0 alone)
     assert g.number_of_edges() == 5  # the inf edge is dropped
     assert igraph.Graph.Read_GraphML(str(tmp_path / "g.graphml")).vs.find(id="e1")["token"] == clean
     assert nx.read_gexf(export(graph, tmp_path / "g.gexf")).nodes["f0"]["token"] == clean
@@ -171,11 +172,14 @@ def test_neuronpedia_json_schema(demo_graph, tmp_path):
     assert weights[-1] == pytest.approx(float(demo_graph.adjacency.abs().max()))
 
 
-def test_neuronpedia_ids_collide_when_two_dictionaries_share_a_layer(tmp_path):
+def test_neuronpedia_ids_stay_unique_when_two_dictionaries_share_a_layer(tmp_path):
     assert len(set(neuronpedia_ids(hand_graph()))) == 6
-    with pytest.raises(BabelgraphError, match="both get id '0_7_1'"):
-        export(hand_graph(same_layer=True), tmp_path / "g.json")
-    assert list(tmp_path.iterdir()) == []
+    data = json.loads(export(hand_graph(same_layer=True), tmp_path / "g.json").read_text(encoding="utf-8"))
+    ids = [e["node_id"] for e in data["nodes"]]
+    js = [e["jsNodeId"] for e in data["nodes"]]
+    assert len(set(ids)) == len(set(js)) == 6
+    assert ids[:2] == ["0_7_1", "0_17_1"]  # second dictionary at layer 0: slot 1, offset 10 (widths from indices)
+    assert data["nodes"][0]["feature"] != data["nodes"][1]["feature"]
 
 
 # ---- HTML -----------------------------------------------------------------------------------------------------
@@ -186,7 +190,7 @@ def test_html_is_self_contained_and_escapes_the_prompt(tmp_path):
     assert "<script>alert(1)" not in page and "<img src=x" not in page and "<b>bye" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown in the header, as text
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.DOTALL)
-    assert not any("alert(1)" in s for s in scripts[:1])  # pyvis' utils script untouched
+    assert not any("alert(1)" in s for s in scripts[:1])  # vis-network untouched
     assert sum("alert(1)" in s for s in scripts) == 1  # only in the node data, with '<' escaped as \u003c
     data = next(s for s in scripts if "alert(1)" in s)
     assert "\\u003c/script\\u003e" in data
@@ -195,11 +199,12 @@ def test_html_is_self_contained_and_escapes_the_prompt(tmp_path):
 
 def test_html_of_the_demo_graph_has_every_node_and_the_header(demo_graph, tmp_path):
     page = export(demo_graph, tmp_path / "g.html").read_text(encoding="utf-8")
-    nodes = re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", page).group(1)
-    assert len(json.loads(nodes)) == len(demo_graph.nodes)
-    edges = re.search(r"edges = new vis\.DataSet\((\[.*?\])\);", page).group(1)
-    assert len(json.loads(edges)) == demo_graph.n_edges
-    for text in ("replacement", "completeness", "bg-hide-errors", "bg-min-weight", "big", "0.590"):
+    data = json.loads(re.search(r"var BG_DATA = (\{.*?\});</script>", page, re.DOTALL).group(1))
+    assert len(data["nodes"]) == len(demo_graph.nodes)
+    assert len(data["edges"]["s"]) == len(data["edges"]["w"]) == demo_graph.n_edges
+    strengths = [abs(w) for w in data["edges"]["w"]]
+    assert strengths == sorted(strengths, reverse=True)  # strongest first, so the page draws those first
+    for text in ("replacement", "completeness", "bg-hide-errors", "bg-prune", "big", "0.590"):
         assert text in page
     assert "cdn.jsdelivr.net" not in page and "cdnjs.cloudflare.com" not in page
 

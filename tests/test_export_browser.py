@@ -111,9 +111,7 @@ def test_chinese_demo_page_offline_complete_and_interactive(browser, tmp_path):
         page.check("#bg-hide-errors")
         assert page.evaluate("nodes.get({filter: n => n.hidden}).length") == n_errors
         page.uncheck("#bg-hide-errors")
-        page.fill("#bg-min-weight", "1000")  # threshold = max |weight|: only the strongest edge(s) stay
-        shown = page.evaluate("edges.get({filter: e => !e.hidden}).length")
-        assert 1 <= shown < graph.n_edges
+        assert page.evaluate("nodes.get({filter: n => n.hidden}).length") == 0
     finally:
         page.close()
 
@@ -135,5 +133,201 @@ def test_hostile_prompt_runs_nothing(browser, tmp_path):
             assert "onerror" in hover(page, node_id)  # the tooltip shows the string...
         assert page.evaluate("typeof window.__xss") == "undefined"  # ...and runs nothing
         assert page.evaluate("document.querySelectorAll('img, svg').length") == 0
+    finally:
+        page.close()
+
+
+# ---- tracing: panel, paths, slider, labels, fit -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo():
+    from babelgraph.formats.labels import label_features
+
+    model = bg.load_model("demo")
+    unpruned = bg.attribute(model, 'The opposite of "small" is "', progress=False)
+    pruned = label_features(bg.prune(unpruned), model)
+    return model, unpruned, pruned
+
+
+def click_node(page, node_id: int) -> None:
+    point = page.evaluate(f"network.canvasToDOM(network.getPositions([{node_id}])[{node_id}])")
+    box = page.locator("#mynetwork canvas").bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    page.wait_for_timeout(150)
+
+
+def top_links(graph: AttributionGraph, i: int, inputs: bool, k: int = 12) -> list[str]:
+    from babelgraph.formats.common import node_label
+
+    row = graph.adjacency[i] if inputs else graph.adjacency[:, i]
+    order = sorted((j for j in range(len(graph.nodes)) if float(row[j]) != 0), key=lambda j: -abs(float(row[j])))
+    return [node_label(graph.nodes[j]) for j in order[:k]]
+
+
+def test_click_opens_panel_with_top_inputs_and_outputs_and_walks(browser, demo, tmp_path):
+    _, _, graph = demo
+    page, _ = open_page(browser, export(graph, tmp_path / "g.html"))
+    try:
+        assert page.locator("#bg-panel").is_hidden()
+        feature = max(graph.indices("feature"), key=lambda i: graph.nodes[i].influence)  # has inputs and outputs
+        click_node(page, feature)
+        assert page.locator("#bg-panel").is_visible()
+        assert page.inner_text("#bg-panel-title") == graph.nodes[feature].label
+        inputs = page.eval_on_selector_all("#bg-inputs a", "els => els.map(e => e.textContent)")
+        outputs = page.eval_on_selector_all("#bg-outputs a", "els => els.map(e => e.textContent)")
+        assert inputs == top_links(graph, feature, inputs=True) and inputs
+        assert outputs == top_links(graph, feature, inputs=False) and outputs
+        target = int(page.get_attribute("#bg-outputs a", "data-node"))
+        page.click("#bg-outputs a")  # walk downstream
+        assert page.evaluate("bgView.state.selected") == target
+        assert page.inner_text("#bg-panel-title") == outputs[0]
+        page.click("#bg-panel-close")
+        assert page.locator("#bg-panel").is_hidden() and page.evaluate("bgView.state.selected") is None
+    finally:
+        page.close()
+
+
+def test_selection_highlights_upstream_and_downstream_paths(browser, demo, tmp_path):
+    import networkx as nx
+
+    _, _, graph = demo
+    page, _ = open_page(browser, export(graph, tmp_path / "g.html"))
+    try:
+        assert page.evaluate("bgView.state.drawn.length") == graph.n_edges  # small graph: every edge drawn
+        digraph = nx.DiGraph()
+        digraph.add_nodes_from(range(len(graph.nodes)))
+        t, s = torch.nonzero(graph.adjacency, as_tuple=True)
+        digraph.add_edges_from(zip(s.tolist(), t.tolist()))
+        feature = max(graph.indices("feature"), key=lambda i: graph.nodes[i].influence)
+        click_node(page, feature)
+        up = set(page.evaluate("bgView.state.upstream"))
+        down = set(page.evaluate("bgView.state.downstream"))
+        assert up == nx.ancestors(digraph, feature) and down == nx.descendants(digraph, feature)
+        assert down & set(graph.indices("logit"))
+        colours = page.evaluate("nodes.get().map(n => n.color.background)")
+        off = set(range(len(graph.nodes))) - up - down - {feature}
+        assert off and all(colours[i] == "#e4e4e4" for i in off)  # dimmed
+        assert all(colours[i] != "#e4e4e4" for i in up | down | {feature})
+        page.mouse.click(5, page.locator("#mynetwork canvas").bounding_box()["y"] + 5)  # empty canvas: clear
+        page.wait_for_timeout(150)
+        assert page.evaluate("bgView.state.selected") is None
+        assert "#e4e4e4" not in page.evaluate("nodes.get().map(n => n.color.background)")
+    finally:
+        page.close()
+
+
+def test_pruning_slider_keeps_the_most_influential_by_cumulative_influence(browser, demo, tmp_path):
+    from babelgraph.formats.common import cumulative_influence, node_influences
+
+    _, unpruned, _ = demo
+    page, _ = open_page(browser, export(unpruned, tmp_path / "u.html"))
+    try:
+        influence = node_influences(unpruned)
+        cumulative = cumulative_influence(influence)
+        page.fill("#bg-prune", "40")
+        visible = set(page.evaluate("bgView.state.visible"))
+        prunable = [i for i, n in enumerate(unpruned.nodes) if n.kind in ("feature", "error")]
+        expected = {i for i in prunable if cumulative[i] <= 0.4}
+        assert {i for i in visible if i in set(prunable)} == expected and expected
+        assert min(influence[i] for i in expected) >= max(influence[i] for i in set(prunable) - expected)
+        assert set(unpruned.indices("embedding")) | set(unpruned.indices("logit")) <= visible  # always kept
+        assert page.inner_text("#bg-prune-value") == "0.40"
+        hidden = page.evaluate("nodes.get({filter: n => n.hidden}).map(n => n.id)")
+        assert set(hidden) == set(range(len(unpruned.nodes))) - visible
+        page.fill("#bg-prune", "100")
+        assert len(page.evaluate("bgView.state.visible")) == len(unpruned.nodes)
+    finally:
+        page.close()
+
+
+def test_big_graph_draws_strongest_edges_first_with_a_note_and_more(browser, demo, tmp_path):
+    _, unpruned, _ = demo
+    page, _ = open_page(browser, export(unpruned, tmp_path / "u.html"))
+    try:
+        page.fill("#bg-prune", "100")
+        drawn = page.evaluate("bgView.state.drawn.length")
+        assert drawn < unpruned.n_edges and page.is_visible("#bg-more-edges")
+        assert f"of {unpruned.n_edges}" in page.inner_text("#bg-edge-note")
+        weights = page.evaluate("bgView.state.drawn.map(e => Math.abs(bgView.data.edges.w[e]))")
+        rest = page.evaluate(
+            "(() => { const d = new Set(bgView.state.drawn); const w = bgView.data.edges.w;"
+            " let m = 0; for (let e = 0; e < w.length; e++) { if (!d.has(e)) m = Math.max(m, Math.abs(w[e])); }"
+            " return m; })()"
+        )
+        assert min(weights) >= rest  # the strongest ones
+        page.click("#bg-more-edges")
+        assert page.evaluate("bgView.state.drawn.length") > drawn
+    finally:
+        page.close()
+
+
+def test_labels_and_layer_axis_are_on_the_canvas(browser, demo, tmp_path):
+    _, _, graph = demo
+    page, _ = open_page(browser, export(graph, tmp_path / "g.html"))
+    try:
+        labels = page.evaluate("nodes.get().map(n => n.label)")
+        for i in graph.indices("feature"):
+            node = graph.nodes[i]
+            assert labels[i].startswith(f"L{node.layer} #{node.feature}") and "·" not in labels[i]
+            assert labels[i].replace("\n", " · ", 1) == node.label  # the label, on two lines
+        # drawn: vis-network skips labels whose on-screen font is under its drawThreshold
+        scale = page.evaluate("network.getScale()")
+        assert 11 * scale >= page.evaluate("network.body.nodes[0].options.scaling.label.drawThreshold")
+        rows = page.evaluate("bgView.data.rows.map(r => r.label)")
+        assert rows == ["emb", "L0", "L1", "L2", "L3", "logits"]
+        drawn = page.evaluate(
+            "(() => { const seen = []; const c = document.querySelector('#mynetwork canvas').getContext('2d');"
+            " const f = c.fillText;"
+            " c.fillText = function (t) { seen.push(String(t)); return f.apply(this, arguments); };"
+            " network.redraw(); c.fillText = f; return seen; })()"
+        )
+        assert {"emb", "L0", "L3", "logits"} <= set(drawn)
+        assert any(text.startswith("L0 #") for text in drawn)  # feature labels drawn on the canvas
+    finally:
+        page.close()
+
+
+def _in_frame(frame) -> dict:
+    return frame.evaluate(
+        "(() => { const c = document.querySelector('#mynetwork canvas').getBoundingClientRect();"
+        " const pos = network.getPositions(bgView.state.visible); let inside = 0, n = 0;"
+        " for (const id in pos) { const p = network.canvasToDOM(pos[id]); n += 1;"
+        "  if (p.x >= -1 && p.y >= -1 && p.x <= c.width + 1 && p.y <= c.height + 1) inside += 1; }"
+        " return {inside: inside, n: n, width: c.width, height: c.height, scale: network.getScale()}; })()"
+    )
+
+
+def test_frame_fits_its_graph_on_every_load_and_when_shown(browser, demo, tmp_path):
+    from babelgraph.formats.common import escape
+    from babelgraph.formats.html import html_page
+
+    _, _, graph = demo
+    host = tmp_path / "host.html"
+    host.write_text(
+        '<!DOCTYPE html><html><body><iframe id="a" style="width:700px;height:500px" sandbox="allow-scripts"'
+        f' srcdoc="{escape(html_page(graph))}"></iframe>'
+        '<div id="later" style="display:none"><iframe id="b" style="width:600px;height:450px" sandbox="allow-scripts"'
+        f' srcdoc="{escape(html_page(graph))}"></iframe></div></body></html>',
+        encoding="utf-8",
+    )
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    try:
+        for _ in range(10):
+            page.goto(host.resolve().as_uri())
+            frame = page.frame_locator("#a")
+            inner = page.query_selector("#a").content_frame()
+            inner.wait_for_function("window.bgView !== undefined && bgView.state.fits > 0", timeout=15000)
+            box = _in_frame(inner)
+            assert box["n"] == len(graph.nodes) and box["inside"] == box["n"], box
+            assert box["scale"] > 0.15 and box["width"] > 300 and box["height"] > 150, box
+            assert frame.locator("#mynetwork canvas").is_visible()
+        hidden = page.query_selector("#b").content_frame()
+        hidden.wait_for_function("window.bgView !== undefined", timeout=15000)
+        page.evaluate("document.getElementById('later').style.display = 'block'")
+        hidden.wait_for_function("bgView.state.lastFit && bgView.state.lastFit.width > 300", timeout=5000)
+        box = _in_frame(hidden)
+        assert box["inside"] == box["n"] == len(graph.nodes) and box["scale"] > 0.1, box
+        page.evaluate("document.getElementById('b').style.width = '900px'")  # resized: fitted again
+        hidden.wait_for_function("bgView.state.lastFit.width > 850", timeout=5000)
+        assert _in_frame(hidden)["inside"] == len(graph.nodes)
     finally:
         page.close()

@@ -1,12 +1,19 @@
-"""One self-contained interactive HTML page per graph (pyvis + vis-network in line, no network access).
+"""One self-contained interactive HTML page per graph, for tracing a circuit (vis-network in line, no network).
 
-pyvis pulls Bootstrap from a CDN and shows tooltips as raw text; both are fixed here, once.
+The page (``assets/graph.js`` and ``assets/graph.css``, inlined at write time) shows nodes by layer (rows, with
+axis labels) and token position (columns; positions without features narrow), feature labels on the canvas, a
+side panel with a clicked node's top inputs and outputs (click one to walk the circuit), the selected node's
+upstream and downstream paths highlighted, and a pruning slider by cumulative influence as in circuit-tracer's
+viewer (keep nodes whose cumulative influence share is at most the threshold; embeddings and logits always).
+Big graphs draw the strongest :data:`EDGE_BUDGET` edges first, with a note and a button for more. The page fits
+its graph to the frame on load, on resize and when it becomes visible (it is also embedded in the comparison
+page with ``iframe srcdoc``). Every user string is HTML-escaped, or reaches the page as JSON that cannot close a
+script element and is shown with ``textContent``.
 """
 
 from __future__ import annotations
 
-import math
-import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +25,28 @@ from babelgraph.formats.common import (
     ROW_HEIGHT,
     TAG_COLOURS,
     check_not_empty,
+    check_size,
     clean_float,
     clean_text,
     comparison_tags,
+    cumulative_influence,
+    edge_arrays,
     escape,
     hex_colour,
     layout,
     node_colour,
+    node_influences,
     node_label,
     relative_sizes,
     script_safe_json,
-    signed_edges,
+    tag_colour,
 )
 from babelgraph.graph import AttributionGraph, Node
 
-_CDN_TAG = re.compile(
-    r"<link\b[^>]*\bhref\s*=\s*[\"']?https?://[^>]*>|<script\b[^>]*\bsrc\s*=\s*[\"']?https?://[^>]*>\s*</script>",
-    re.IGNORECASE,
-)
-_REMOTE_ATTRIBUTE = re.compile(r"\b(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", re.IGNORECASE)
-_EMPTY_HEADING = re.compile(r"<center>\s*<h1>\s*</h1>\s*</center>|<!--\s*<link[^>]*node_modules.*?-->", re.DOTALL)
+EDGE_BUDGET = 1500  # edges drawn at first (strongest first); the page offers more on demand
+PANEL_SIZE = 12  # inputs and outputs listed in the side panel
+MAX_HTML_EDGES = 2_000_000  # the page holds every edge in its data: above this, export GraphML instead
+_VIS = "templates/lib/vis-9.1.2/"
 
 
 def _tooltip(node: Node, extra: list[tuple[str, Any]] | None = None) -> str:
@@ -54,6 +63,8 @@ def _tooltip(node: Node, extra: list[tuple[str, Any]] | None = None) -> str:
         rows.append(("feature", node.feature))
     rows.append(("activation", f"{clean_float(node.activation):.4g}"))
     rows.append(("influence", f"{clean_float(node.influence):.4g}"))
+    if node.label:
+        rows.append(("label", node.label))
     if node.kind == "logit":
         rows.append(("probability", f"{clean_float(node.probability):.4f}"))
     rows += extra or []
@@ -77,7 +88,7 @@ def _comparison_rows(info: dict[str, Any] | None, languages: str) -> list[tuple[
     return rows
 
 
-def _header(graph: AttributionGraph) -> str:
+def _header(graph: AttributionGraph, tags: list[tuple[str, str]] | None, n_edges: int) -> str:
     tokens = " ".join(
         f'<span class="bg-token"><sub>{i}</sub>{escape(repr(t)[1:-1])}</span>'
         for i, t in enumerate(graph.token_strings)
@@ -92,167 +103,172 @@ def _header(graph: AttributionGraph) -> str:
     )
     counts = graph.node_counts()
     model = (graph.metadata.get("model") or {}).get("model", "")
-    colours = dict(KIND_COLOURS)
-    if "comparison" in graph.metadata:
-        del colours["feature"]
-        colours = {f"{tag} feature": rgb for tag, rgb in TAG_COLOURS.items()} | colours
+    colours: dict[str, tuple[int, int, int]] = dict(KIND_COLOURS)
+    if tags is not None:
+        present = [t for t in TAG_COLOURS if any(row[0] == t for row in tags)]
+        present += sorted({row[0] for row in tags if row[0] and row[0] not in TAG_COLOURS})
+        colours = {f"{tag} feature": tag_colour(tag) or KIND_COLOURS["feature"] for tag in present} | {
+            k: v for k, v in KIND_COLOURS.items() if k != "feature"
+        }
     legend = "".join(
         f'<span class="bg-key"><i style="background:{hex_colour(rgb)}"></i>{escape(kind)}</span>'
         for kind, rgb in colours.items()
-    ) + (
-        "".join(
-            f'<span class="bg-key"><i class="bg-line" style="background:{hex_colour(rgb)}"></i>{sign} edge</span>'
-            for sign, rgb in (("positive", POSITIVE_RGB), ("negative", NEGATIVE_RGB))
-        )
+    ) + "".join(
+        f'<span class="bg-key"><i class="bg-line" style="background:{hex_colour(rgb)}"></i>{sign} edge</span>'
+        for sign, rgb in (("positive", POSITIVE_RGB), ("negative", NEGATIVE_RGB))
     )
     return f"""
 <div id="bg-header">
   <h2>babelgraph attribution graph <small>{escape(model)}</small></h2>
   <div><b>prompt</b> <code id="bg-prompt">{escape(graph.prompt)}</code></div>
+  <details><summary>tokens, top logits, scores</summary>
   <div><b>tokens</b> {tokens}</div>
   <div><b>top logits</b> {logits}</div>
-  <div><b>nodes</b> {counts["feature"]} features, {counts["error"]} errors, {counts["embedding"]} embeddings,
-    {counts["logit"]} logits; <b>edges</b> {graph.n_edges}</div>
   <table class="bg-scores"><tr><th></th><th>replacement</th><th>completeness</th></tr>{score_rows}</table>
-  <div id="bg-legend">{legend} &nbsp; x: token position, y: layer (embeddings bottom, logits top)</div>
+  </details>
+  <div><b>nodes</b> {counts["feature"]} features, {counts["error"]} errors, {counts["embedding"]} embeddings,
+    {counts["logit"]} logits; <b>edges</b> {n_edges}</div>
+  <div id="bg-legend">{legend} &nbsp; x: token position, y: layer. Click a node to trace it.</div>
   <div id="bg-controls">
     <label><input type="checkbox" id="bg-hide-errors"> hide error nodes</label>
-    <label>min |weight| <input type="range" id="bg-min-weight" min="0" max="1000" value="0"></label>
-    <span id="bg-weight-value">0</span> (<span id="bg-edges-shown"></span> edges shown)
+    <label title="keep the nodes whose cumulative influence share is at most this (as circuit-tracer's viewer)">
+      pruning <input type="range" id="bg-prune" min="1" max="100" step="1" value="100"></label>
+    <span id="bg-prune-value"></span>: <span id="bg-nodes-shown"></span> nodes,
+    <span id="bg-edges-shown"></span> edges shown<span id="bg-edge-note"></span>
+    <button id="bg-more-edges" type="button" hidden>draw more edges</button>
   </div>
 </div>
 """
 
 
-_STYLE = """
-<style>
-  body { font-family: "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 8px; }
-  #bg-header { font-size: 14px; line-height: 1.6; }
-  #bg-header h2 { margin: 4px 0; font-size: 18px; }
-  #bg-header code { background: #f3f3f3; padding: 1px 4px; white-space: pre-wrap; }
-  .bg-token { border: 1px solid #ddd; border-radius: 3px; padding: 0 3px; margin-right: 2px; white-space: pre; }
-  .bg-token sub { color: #888; margin-right: 2px; }
-  .bg-scores td, .bg-scores th { padding: 0 8px; text-align: right; font-size: 13px; }
-  .bg-key { margin-right: 12px; } .bg-key i { display: inline-block; width: 12px; height: 12px;
-    border-radius: 6px; margin-right: 4px; vertical-align: middle; }
-  .bg-key i.bg-line { height: 3px; width: 18px; border-radius: 0; }
-  #bg-controls label { margin-right: 16px; }
-  #mynetwork div.vis-tooltip { font-family: inherit; }
-  .bg-tip table { border-collapse: collapse; font-size: 12px; } .bg-tip th { text-align: left; padding-right: 8px; }
-  #mynetwork { border: 1px solid #ccc; }
-</style>
-"""
-
-_SCRIPT = """
-<script>
-(function () {
-  // pyvis 0.3.2 hands vis-network strings as titles, which it shows as raw text: build DOM elements instead.
-  // The markup was built in Python with every user string passed through html.escape.
-  function element(markup) {
-    var div = document.createElement("div");
-    div.className = "bg-tip";
-    div.innerHTML = markup;
-    return div;
-  }
-  nodes.update(nodes.get().filter(function (n) { return n.tip; }).map(function (n) {
-    return {id: n.id, title: element(n.tip)};
-  }));
-  var maxWeight = BG_MAX_WEIGHT;
-  var slider = document.getElementById("bg-min-weight");
-  var errors = document.getElementById("bg-hide-errors");
-  function threshold() { var v = slider.value / 1000; return maxWeight * v * v; }
-  function refresh() {
-    var t = threshold(), hideErrors = errors.checked, hidden = {}, shown = 0;
-    nodes.update(nodes.get().map(function (n) {
-      var hide = hideErrors && n.kind === "error";
-      if (hide) { hidden[n.id] = true; }
-      return {id: n.id, hidden: hide};
-    }));
-    edges.update(edges.get().map(function (e) {
-      var hide = e.absWeight < t || hidden[e.from] === true || hidden[e.to] === true;
-      if (!hide) { shown += 1; }
-      return {id: e.id, hidden: hide};
-    }));
-    document.getElementById("bg-weight-value").textContent = t.toPrecision(3);
-    document.getElementById("bg-edges-shown").textContent = shown;
-  }
-  slider.addEventListener("input", refresh);
-  errors.addEventListener("change", refresh);
-  refresh();
-  window.bgNetwork = network;
-})();
-</script>
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>babelgraph: {title}</title>
+<style>{vis_css}</style>
+<style>{css}</style>
+</head>
+<body>{header}
+<div id="bg-main"><div id="mynetwork"></div>
+<aside id="bg-panel" hidden><button id="bg-panel-close" type="button" title="close">&times;</button>
+<h3 id="bg-panel-title"></h3><div id="bg-panel-details"></div>
+<h4>top inputs</h4><ul id="bg-inputs"></ul><h4>top outputs</h4><ul id="bg-outputs"></ul></aside></div>
+<script>{vis_js}</script>
+<script>var BG_DATA = {data};</script>
+<script>{script}</script>
+</body></html>
 """
 
 
-def html_page(graph: AttributionGraph) -> str:
-    """The page as a string: pyvis' in-line template, CDN tags removed, our header, controls and tooltip fix."""
-    from pyvis.network import Network
+def _asset(name: str) -> str:
+    return resources.files("babelgraph.formats").joinpath("assets", name).read_text(encoding="utf-8")
 
-    net = Network(height="780px", width="100%", directed=True, cdn_resources="in_line", heading="")
-    net.templateEnv.policies["json.dumps_function"] = lambda value, **_: script_safe_json(value)
-    coords, sizes = layout(graph), relative_sizes(graph)
+
+def _vis(name: str) -> str:
+    return resources.files("pyvis").joinpath(_VIS + name).read_text(encoding="utf-8")
+
+
+def page_data(graph: AttributionGraph) -> dict[str, Any]:
+    """What the page's script reads: nodes (position, colour, label, tooltip, cumulative influence) and every edge
+    as three arrays sorted by |weight|, strongest first."""
+    import numpy as np
+
+    sources, targets, weights = edges = edge_arrays(graph)
+    influences = node_influences(graph, edges)
+    cumulative = cumulative_influence(influences)
+    coords, sizes = layout(graph), relative_sizes(graph, influences)
     tags = comparison_tags(graph)
     features = graph.metadata.get("features") or {}
-    net.nodes = []
+    nodes = []
     for i, (node, (x, row), size) in enumerate(zip(graph.nodes, coords, sizes)):
         tag = tags[i][0] if tags else ""
         extra = _comparison_rows(features.get(node.id), tags[i][1] if tags else "")
-        label = node_label(node) if node.kind in ("embedding", "logit") else ""
-        net.nodes.append(
+        extra.append(("cumulative influence", f"{cumulative[i]:.3f}"))
+        shown = node if node.influence is not None else _with_influence(node, influences[i])
+        name = clean_text(node_label(node))
+        nodes.append(
             {
                 "id": i,
-                "label": clean_text(label),
-                "x": x,
-                "y": -row * ROW_HEIGHT,
-                "fixed": True,
-                "physics": False,
-                "shape": {"feature": "dot", "error": "square", "embedding": "triangle", "logit": "diamond"}[node.kind],
-                "size": 6.0 + 22.0 * size,
-                "color": hex_colour(node_colour(node, tag)),
-                "font": {"size": 16, "vadjust": 4},
+                "name": name,
+                "label": _canvas_label(node, name),
+                "x": round(float(x), 2),
+                "y": round(-float(row) * ROW_HEIGHT, 2),
                 "kind": node.kind,
-                "tip": _tooltip(node, extra),
+                "size": round(7.0 + 13.0 * size, 2),
+                "color": hex_colour(node_colour(node, tag)),
+                "cum": round(cumulative[i], 6),
+                "tip": _tooltip(shown, extra),
             }
         )
-    edges = signed_edges(graph)
-    top = max((abs(w) for _, _, w in edges), default=1.0) or 1.0
-    net.edges = []
-    for k, (s, t, w) in enumerate(edges):
-        strength = abs(w) / top
-        rgb = POSITIVE_RGB if w > 0 else NEGATIVE_RGB
-        net.edges.append(
-            {
-                "id": f"e{k}",
-                "from": s,
-                "to": t,
-                "width": 0.5 + 6.0 * strength,
-                "color": hex_colour(rgb, 0.25 + 0.75 * math.sqrt(strength)),
-                "title": f"{clean_text(graph.nodes[s].id)} -> {clean_text(graph.nodes[t].id)}: {w:+.4g}",
-                "absWeight": abs(w),
-                "arrows": "to",
-            }
-        )
-    net.node_ids = list(range(len(graph.nodes)))
-    net.options = {
-        "physics": {"enabled": False},
-        "interaction": {"hover": True, "tooltipDelay": 80, "hideEdgesOnDrag": True},
-        "edges": {"smooth": False, "arrows": {"to": {"scaleFactor": 0.4}}},
-        "layout": {"improvedLayout": False},
+    order = np.argsort(-np.abs(weights), kind="stable")
+    ys = sorted({n.layer for n in graph.nodes})
+    rows = [
+        {
+            "label": "emb" if layer < 0 else ("logits" if layer >= _n_layers(graph) else f"L{layer}"),
+            "y": -(layer + 1) * ROW_HEIGHT,
+        }
+        for layer in ys
+    ]
+    xs = [x for x, _ in coords] or [0.0]
+    default = 1.0 if graph.metadata.get("pruned") or len(graph.nodes) <= 200 else 0.8
+    return {
+        "nodes": nodes,
+        "edges": {
+            "s": sources[order].tolist(),
+            "t": targets[order].tolist(),
+            "w": [float(f"{w:.5g}") for w in weights[order].tolist()],
+        },
+        "rows": rows,
+        "rowHeight": ROW_HEIGHT,
+        "axisX": min(xs) - 60.0,
+        "maxX": max(xs),
+        "edgeBudget": EDGE_BUDGET,
+        "panelSize": PANEL_SIZE,
+        "defaultThreshold": default,
+        "positive": ",".join(map(str, POSITIVE_RGB)),
+        "negative": ",".join(map(str, NEGATIVE_RGB)),
     }
-    page = net.generate_html(name="graph.html")
-    page = _CDN_TAG.sub("", page)
-    page = _EMPTY_HEADING.sub("", page)
-    if _REMOTE_ATTRIBUTE.search(page):  # pyvis' template changed: fail loudly rather than write a page that phones out
-        raise RuntimeError("pyvis template still loads a remote resource; update babelgraph.formats.html._CDN_TAG")
-    title = f"<title>babelgraph: {escape(graph.prompt)}</title>"
-    page = page.replace("<head>", f'<head>\n<meta name="viewport" content="width=device-width">{title}{_STYLE}', 1)
-    page = page.replace("<body>", "<body>" + _header(graph), 1)
-    script = _SCRIPT.replace("BG_MAX_WEIGHT", script_safe_json(top))
-    page = page.replace("</body>", script + "</body>", 1)
-    if '<meta charset="utf-8">' not in page:
-        page = page.replace("<head>", '<head><meta charset="utf-8">', 1)
-    return "<!DOCTYPE html>\n" + page
+
+
+def _canvas_label(node: Node, name: str) -> str:
+    """The label drawn on the canvas: features on two lines (``L2 #123`` / evidence), errors none."""
+    if node.kind == "error":
+        return ""
+    if node.kind == "feature":
+        head, sep, rest = name.partition(" · ")
+        if not sep:
+            head, sep, rest = name.partition(" ")
+            head2, sep2, rest2 = rest.partition(" ")
+            head, rest = (f"{head} {head2}", rest2) if sep2 else (head, rest)
+        return f"{head}\n{rest}" if rest else head
+    return name
+
+
+def _with_influence(node: Node, value: float) -> Node:
+    from dataclasses import replace
+
+    return replace(node, influence=value)
+
+
+def _n_layers(graph: AttributionGraph) -> int:
+    n_layers = (graph.metadata.get("model") or {}).get("n_layers")
+    if n_layers is None:
+        n_layers = max((n.layer for n in graph.nodes if n.kind == "logit"), default=0)
+    return int(n_layers)
+
+
+def html_page(graph: AttributionGraph) -> str:
+    """The page as one string: vis-network, the page's CSS and script, and the graph's data, all in line."""
+    n_edges = check_size(graph, "HTML", MAX_HTML_EDGES)
+    data = page_data(graph)
+    return _PAGE.format(
+        title=escape(graph.prompt),
+        vis_css=_vis("vis-network.css"),
+        css=_asset("graph.css"),
+        header=_header(graph, comparison_tags(graph), n_edges),
+        vis_js=_vis("vis-network.min.js").replace("</script", "<\\/script"),
+        data=script_safe_json(data),
+        script=_asset("graph.js"),
+    )
 
 
 def write_html(graph: AttributionGraph, path: str | Path) -> Path:

@@ -1,0 +1,154 @@
+"""Shared paths, seeds, word tables and the antonym Latin square for the demo-model build.
+
+Self-contained: nothing here imports babelgraph. Caches live in $BABELGRAPH_DEMO_CACHE or
+~/.cache/babelgraph/demo-build-v2, never in the repository; final artefacts go to $BABELGRAPH_DEMO_OUT
+(default /work/staging/demo).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+SEED = 1234
+LANGS = ("en", "fr", "zh")
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("BABELGRAPH_DEMO_DATA", "/work/shared/data"))
+BOS = "<|bos|>"
+EOS = "<|endoftext|>"
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("BABELGRAPH_DEMO_CACHE", Path.home() / ".cache/babelgraph/demo-build-v2"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def out_dir() -> Path:
+    d = Path(os.environ.get("BABELGRAPH_DEMO_OUT", "/work/staging/demo"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def load_antonyms() -> list[dict[str, tuple[str, str]]]:
+    """Rows of antonyms.tsv as {lang: (a, b)}."""
+    rows = []
+    lines = (DATA / "antonyms.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    for line in lines:
+        if not line.strip():
+            continue
+        c = line.split("\t")
+        rows.append({"en": (c[0], c[1]), "fr": (c[2], c[3]), "zh": (c[4], c[5])})
+    return rows
+
+
+def load_words() -> list[dict[str, str]]:
+    lines = (DATA / "words.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return [dict(zip(LANGS, line.split("\t"), strict=True)) for line in lines if line.strip()]
+
+
+# Latin square over the antonym pairs: cell i % 6 says in which languages the pair's antonym task is
+# taught. Every language is taught on half of the pairs; the other half tests transfer. The canonical
+# pair small/big (row 0) is taught in all three languages because the canonical prompts must work.
+CELLS = (("en",), ("fr",), ("zh",), ("en", "fr"), ("fr", "zh"), ("zh", "en"))
+
+
+def antonym_plan() -> list[dict]:
+    """Each antonym pair with the languages its antonym task is taught in (shuffled, seeded)."""
+    rows = load_antonyms()
+    rest = rows[1:]
+    random.Random(SEED).shuffle(rest)
+    plan = [{"pair": rows[0], "taught": list(LANGS)}]
+    for i, r in enumerate(rest):
+        plan.append({"pair": r, "taught": list(CELLS[i % len(CELLS)])})
+    return plan
+
+
+# Antonym wordings: (template, lang). "{a}" is the cue, "{b}" the answer and always comes last.
+# Training wordings include the canonical ones; held-out wordings are never trained.
+ANT_TRAIN = {
+    "en": [
+        'The opposite of "{a}" is "{b}"',
+        "The opposite of {a} is {b}",
+        "The opposite of '{a}' is '{b}'",
+        'Opposite of "{a}": "{b}"',
+        "{a} is the opposite of {b}",
+        'What is the opposite of "{a}"? It is "{b}"',
+        "{a} -> {b}",
+        "Antonym: {a} / {b}",
+    ],
+    "fr": [
+        'Le contraire de "{a}" est "{b}"',
+        "Le contraire de {a} est {b}",
+        "Le contraire de « {a} » est « {b} »",
+        'Contraire de "{a}" : "{b}"',
+        "{a} est le contraire de {b}",
+        'Quel est le contraire de "{a}" ? C\'est "{b}"',
+        "{a} -> {b}",
+        "Antonyme : {a} / {b}",
+    ],
+    "zh": [
+        '"{a}"的反义词是"{b}"',
+        "{a}的反义词是{b}",
+        "“{a}”的反义词是“{b}”",
+        "{a}的反面是{b}",
+        '反义词："{a}"和"{b}"',
+        "“{a}”的反义词是什么？是“{b}”",
+        "{a} -> {b}",
+        "反义词：{a} / {b}",
+    ],
+}
+ANT_HELDOUT = {
+    "en": [
+        'The antonym of "{a}" is "{b}"',
+        'the opposite of "{a}" is "{b}"',
+        "The opposite of the word {a} is {b}",
+        "“{a}” is the opposite of “{b}”",
+    ],
+    "fr": [
+        'L\'antonyme de "{a}" est "{b}"',
+        'Le contraire du mot "{a}" est "{b}"',
+        "le contraire de {a} est {b}",
+        "“{a}” est le contraire de “{b}”",
+    ],
+    "zh": [
+        '"{a}"的反义词就是"{b}"',
+        "词语“{a}”的反义词是“{b}”",
+        "{a}的反义词是：{b}",
+        "“{a}”的反面是“{b}”",
+    ],
+}
+
+LANG_NAME = {
+    "en": {"en": "English", "fr": "French", "zh": "Chinese"},
+    "fr": {"en": "anglais", "fr": "français", "zh": "chinois"},
+    "zh": {"en": "英语", "fr": "法语", "zh": "中文"},
+}
+# Translation wordings: {w} source word, {t} target word, {S}/{T} source/target language names in the
+# wording's language. Keyed by the wording's language.
+TR_TRAIN = {
+    "en": ['The {T} word for "{w}" is "{t}"', "{w} in {T} is {t}", "{S}: {w} - {T}: {t}"],
+    "fr": ['Le mot {T} pour "{w}" est "{t}"', "{w} en {T} se dit {t}", "{S} : {w} - {T} : {t}"],
+    "zh": ['"{w}"的{T}是"{t}"', "{w}用{T}说是{t}", "{S}：{w} - {T}：{t}"],
+}
+TR_FIXED = 'Français: "{w}" - 中文: "{t}"'  # the README's lens example (fr -> zh)
+TR_HELDOUT = {
+    "en": ['In {T}, "{w}" is "{t}"'],
+    "fr": ['En {T}, "{w}" se dit "{t}"'],
+    "zh": ["“{w}”在{T}里是“{t}”"],
+}

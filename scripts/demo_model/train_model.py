@@ -1,0 +1,273 @@
+"""Step 3: train the transformer (plain PyTorch for speed), export it as a transformer_lens HookedTransformer.
+
+A GPT-2-style decoder (LayerNorm, learned positions, exact GELU, untied unembedding with bias) whose
+weights map one to one onto HookedTransformer's. Rows are 128 tokens: the tokenized documents joined
+with `<|bos|>` before each document, cut into 127-token chunks, each prefixed with `<|bos|>`.
+
+Time-bounded and resumable: `--max-minutes` fixes the number of steps from the measured speed of the
+first steps (stored in the checkpoint, so a resumed run keeps the same schedule); a checkpoint is written
+every `--ckpt-minutes` and the model is exported (float16) to the output folder at each checkpoint.
+
+Run: python scripts/demo_model/train_model.py --max-minutes 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from common import SEED, cache_dir, out_dir, read_jsonl
+from torch import nn
+
+# Annealing mix: task documents repeated so the last steps see them more often (curriculum).
+ANNEAL_REPEAT = {"antonym": 3, "translation": 3, "codeswitch": 2, "interleaved": 2}
+CFG = {
+    "n_layers": 6,
+    "d_model": 192,
+    "n_heads": 6,
+    "d_head": 32,
+    "d_mlp": 768,
+    "n_ctx": 128,
+    "act_fn": "gelu",
+    "normalization_type": "LN",
+    "positional_embedding_type": "standard",
+    "model_name": "babelgraph-demo-v2",
+    "seed": SEED,
+}
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, h: int, mlp: int) -> None:
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.proj = nn.Linear(d, mlp), nn.Linear(mlp, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=-1)
+        q, k, v = (z.view(b, t, self.h, d // self.h).transpose(1, 2) for z in (q, k, v))
+        z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.out(z.transpose(1, 2).reshape(b, t, d))
+        return x + self.proj(F.gelu(self.fc(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: dict) -> None:
+        super().__init__()
+        d = cfg["d_model"]
+        self.wte = nn.Embedding(cfg["d_vocab"], d)
+        self.wpe = nn.Embedding(cfg["n_ctx"], d)
+        self.blocks = nn.ModuleList(Block(d, cfg["n_heads"], cfg["d_mlp"]) for _ in range(cfg["n_layers"]))
+        self.lnf = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg["d_vocab"])
+        for name, p in self.named_parameters():
+            if p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * cfg["n_layers"]) if name.endswith(("out.weight", "proj.weight")) else 0.02
+                nn.init.normal_(p, std=std)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.lnf(x))
+
+
+def to_transformer_lens(model: GPT, cfg: dict) -> dict[str, torch.Tensor]:
+    """HookedTransformer state dict of `model`."""
+    d, h, dh = cfg["d_model"], cfg["n_heads"], cfg["d_head"]
+    sd = {
+        "embed.W_E": model.wte.weight,
+        "pos_embed.W_pos": model.wpe.weight,
+        "ln_final.w": model.lnf.weight,
+        "ln_final.b": model.lnf.bias,
+        "unembed.W_U": model.head.weight.T,
+        "unembed.b_U": model.head.bias,
+    }
+    for i, b in enumerate(model.blocks):
+        p = f"blocks.{i}."
+        w, bias = b.qkv.weight, b.qkv.bias
+        for j, n in enumerate("QKV"):
+            sd[p + f"attn.W_{n}"] = w[j * d : (j + 1) * d].reshape(h, dh, d).transpose(1, 2)
+            sd[p + f"attn.b_{n}"] = bias[j * d : (j + 1) * d].reshape(h, dh)
+        sd[p + "attn.W_O"] = b.out.weight.T.reshape(h, dh, d)
+        sd[p + "attn.b_O"] = b.out.bias
+        sd[p + "ln1.w"], sd[p + "ln1.b"] = b.ln1.weight, b.ln1.bias
+        sd[p + "ln2.w"], sd[p + "ln2.b"] = b.ln2.weight, b.ln2.bias
+        sd[p + "mlp.W_in"], sd[p + "mlp.b_in"] = b.fc.weight.T, b.fc.bias
+        sd[p + "mlp.W_out"], sd[p + "mlp.b_out"] = b.proj.weight.T, b.proj.bias
+    return {k: v.detach().contiguous().clone() for k, v in sd.items()}
+
+
+def build_rows(tokenizer, n_ctx: int, seed: int, repeat: dict[str, int] | None = None) -> torch.Tensor:  # noqa: ANN001
+    """Token rows of one epoch: documents shuffled with `seed`, BOS before each, cut into n_ctx rows.
+
+    `repeat` maps a document kind (text, interleaved, codeswitch, antonym, translation) to how many times
+    its documents appear (default once)."""
+    path = cache_dir() / "corpus_tokens.pt"
+    if path.exists():
+        docs = torch.load(path)
+    else:
+        texts = [d["text"] for d in read_jsonl(cache_dir() / "corpus_train.jsonl")]
+        docs = [torch.tensor(x, dtype=torch.int32) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        torch.save(docs, path)
+    idx = list(range(len(docs)))
+    if repeat:
+        kinds_path = cache_dir() / "corpus_kinds.json"
+        if not kinds_path.exists():
+            kinds_path.write_text(json.dumps([d["kind"] for d in read_jsonl(cache_dir() / "corpus_train.jsonl")]))
+        kinds = json.loads(kinds_path.read_text())
+        idx = [i for i in idx for _ in range(repeat.get(kinds[i], 1))]
+    g = torch.Generator().manual_seed(seed)
+    order = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+    bos = torch.tensor([tokenizer.bos_token_id], dtype=torch.int32)
+    stream = torch.cat([t for i in order for t in (bos, docs[i])])
+    n = stream.numel() // (n_ctx - 1)
+    body = stream[: n * (n_ctx - 1)].view(n, n_ctx - 1)
+    return torch.cat([bos.expand(n, 1), body], 1).long()
+
+
+def export(model: GPT, cfg: dict, tokenizer) -> None:  # noqa: ANN001
+    from safetensors.torch import save_file
+
+    o = out_dir()
+    sd = {k: v.half() for k, v in to_transformer_lens(model, cfg).items()}
+    save_file(sd, str(o / "model.safetensors"))
+    (o / "config.json").write_text(json.dumps(cfg, indent=1))
+    for f in ("model.safetensors", "config.json"):
+        (o / f).chmod(0o644)
+
+
+def main() -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--max-minutes", type=float, default=40.0)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="fix the number of steps (default: from --max-minutes); on resume, replaces the stored one")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--ckpt-minutes", type=float, default=4.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--anneal-frac", type=float, default=0.4,
+                    help="last fraction of the steps drawn from a mix with the task documents repeated")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    t_start = time.time()
+    tok = PreTrainedTokenizerFast.from_pretrained(str(out_dir()))
+    cfg = dict(CFG, d_vocab=len(tok))
+    model = GPT(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    ckpt_path = cache_dir() / "model_ckpt.pt"
+    state = {"step": 0, "total_steps": args.steps, "elapsed": 0.0, "log": []}
+    if ckpt_path.exists() and not args.fresh:
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        if args.steps:
+            state["total_steps"] = args.steps  # extend or shorten the schedule of a resumed run
+        print(f"resumed at step {state['step']} of {state['total_steps']}")
+    epoch = -1
+    rows = None
+    anneal_rows = None
+    warm = 100
+    bs = args.batch_size
+    t_seg = time.time()
+    last_ckpt = time.time()
+    model.train()
+
+    def save() -> None:
+        nonlocal t_seg
+        state["elapsed"] += time.time() - t_seg
+        t_seg = time.time()
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt_path)
+        export(model, cfg, tok)
+
+    while True:
+        step = state["step"]
+        if state["total_steps"] and step >= state["total_steps"]:
+            break
+        if step == 5 and not state["total_steps"]:
+            t_rate = time.time()
+        if step == 30 and not state["total_steps"]:
+            rate = (time.time() - t_rate) / 25  # seconds per step, measured on steps 5-30
+            state["total_steps"] = max(100, int((args.max_minutes * 60 - (time.time() - t_start)) / (rate * 1.04)) + 30)
+            print(f"{rate:.2f} s/step -> {state['total_steps']} steps")
+        a_start = int((1 - args.anneal_frac) * state["total_steps"]) if state["total_steps"] else 10**9
+        if step >= a_start:
+            if anneal_rows is None:
+                anneal_rows = build_rows(tok, cfg["n_ctx"], SEED + 1000, ANNEAL_REPEAT)
+                print(f"annealing from step {a_start}: {anneal_rows.shape[0]} rows, repeats {ANNEAL_REPEAT}")
+            j0 = ((step - a_start) * bs) % anneal_rows.shape[0]
+            x = anneal_rows[j0 : j0 + bs]
+            if x.shape[0] < bs:
+                x = torch.cat([x, anneal_rows[: bs - x.shape[0]]])
+        elif rows is None:
+            rows = build_rows(tok, cfg["n_ctx"], SEED)
+            epoch = 0
+        if step < a_start:
+            e = (step * bs) // rows.shape[0]
+            if e != epoch:
+                rows, epoch = build_rows(tok, cfg["n_ctx"], SEED + e), e
+                print(f"epoch {epoch}: {rows.shape[0]} rows")
+            i0 = (step * bs) % rows.shape[0]
+            x = rows[i0 : i0 + bs]
+            if x.shape[0] < bs:
+                x = torch.cat([x, rows[: bs - x.shape[0]]])
+        total = state["total_steps"] or 10**9
+        lr = (
+            args.lr * (step + 1) / warm
+            if step < warm
+            else args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm)))))
+        )
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        logits = model(x[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        state["step"] += 1
+        if step % 25 == 0:
+            el = state["elapsed"] + time.time() - t_seg
+            state["log"].append([step, round(loss.item(), 4), round(el, 1)])
+            print(f"step {step}/{total} loss {loss.item():.3f} lr {lr:.2e} {el / 60:.1f} min", flush=True)
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save()
+            last_ckpt = time.time()
+        if state["elapsed"] + time.time() - t_seg > args.max_minutes * 60 + 180:
+            print("time limit reached before the planned steps; stopping")
+            break
+    save()
+    state_path = cache_dir() / "train_model.json"
+    state_path.write_text(
+        json.dumps(
+            {
+                "steps": state["step"],
+                "batch_size": bs,
+                "n_ctx": cfg["n_ctx"],
+                "tokens": state["step"] * bs * cfg["n_ctx"],
+                "minutes": state["elapsed"] / 60,
+                "final_loss": state["log"][-1][1] if state["log"] else None,
+                "lr": args.lr,
+                "config": cfg,
+            },
+            indent=1,
+        )
+    )
+    print(f"done: {state['step']} steps in {state['elapsed'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
