@@ -140,7 +140,7 @@ def test_hostile_prompt_runs_nothing(browser, tmp_path):
 # ---- tracing: panel, paths, slider, labels, fit -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo():
-    from babelgraph.formats.labels import label_features
+    from babelgraph.languages.labels import label_features
 
     model = bg.load_model("demo")
     unpruned = bg.attribute(model, 'The opposite of "small" is "', progress=False)

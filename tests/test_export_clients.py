@@ -260,21 +260,9 @@ def test_ids_unique_and_model_check(model, pruned):
         check_model_ids(same)
 
 
-def test_json_validates_with_circuit_tracers_pydantic_model(pruned, tmp_path):
-    """Optional: only this one check needs circuit-tracer (not a dependency); the semantics are tested above."""
-    models = pytest.importorskip(
-        "circuit_tracer.frontend.graph_models", reason="circuit-tracer is not installed (benchmark-side venv only)"
-    )
-    data = json.loads(export(pruned, tmp_path / "g.json").read_text(encoding="utf-8"))
-    parsed = models.Model(**data)
-    assert len(parsed.nodes) == len(pruned.nodes)
-    index = json.loads((tmp_path / "graph-metadata.json").read_text(encoding="utf-8"))
-    models.Metadata(**index["graphs"][0])
-
-
 # ---- labels, colours, layout -----------------------------------------------------------------------------------
 def test_feature_labels_from_reference_text(model, pruned, tmp_path):
-    from babelgraph.formats.labels import label_features
+    from babelgraph.languages.labels import label_features
 
     graph = pruned.subgraph(list(range(len(pruned.nodes))))
     node = graph.nodes[graph.indices("feature")[0]]

@@ -1,4 +1,4 @@
-"""Build the bundled demo model end to end: data -> tokenizer -> transformer -> dictionaries -> eval -> card.
+"""Build the bundled demo model end to end: data -> tokenizer -> transformer -> dictionaries -> eval -> card -> check.
 
 Each step is its own script (runnable alone, in this order) and runs here as a subprocess, one at a time;
 the wall time of every step is recorded in <cache>/build_times.json and shown in MODEL_CARD.md.
@@ -21,19 +21,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import cache_dir  # noqa: E402
 
-STEPS = ["data", "tokenizer", "train_model", "train_dictionaries", "evaluate", "card"]
+STEPS = ["data", "tokenizer", "train_model", "train_dictionaries", "evaluate", "card", "check"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--max-minutes", type=float, default=55.0, help="transformer training budget")
-    ap.add_argument("--dict-steps", type=int, default=900)
+    ap.add_argument("--dict-steps", type=int, default=500)
+    ap.add_argument("--dict-rows", type=int, default=800)
     ap.add_argument("--from", dest="start", choices=STEPS, default="data")
     ap.add_argument("--only", choices=STEPS)
     ap.add_argument("--fresh", action="store_true", help="retrain the transformer from scratch")
     args = ap.parse_args()
     extra = {"train_model": ["--max-minutes", str(args.max_minutes)] + (["--fresh"] if args.fresh else []),
-             "train_dictionaries": ["--steps", str(args.dict_steps)]}
+             "train_dictionaries": ["--steps", str(args.dict_steps), "--rows", str(args.dict_rows)]}
     steps = [args.only] if args.only else STEPS[STEPS.index(args.start):]
     times_path = cache_dir() / "build_times.json"
     times = json.loads(times_path.read_text()) if times_path.exists() else {}
@@ -44,7 +45,7 @@ def main() -> None:
         times[step] = round(time.time() - t0, 1)
         times_path.write_text(json.dumps(times, indent=1))
         print(f"== {step} took {times[step] / 60:.1f} min", flush=True)
-    if "card" not in steps:
+    if "card" not in steps and "check" not in steps:
         subprocess.run([sys.executable, str(HERE / "card.py")], check=True, cwd=HERE)
     print(json.dumps(times, indent=1))
 

@@ -38,7 +38,7 @@ class Node:
     in that dictionary (``None`` for other kinds); ``position`` is the token position (logits: the last one).
     ``activation`` is the feature activation, the error vector's norm, the embedding's norm, or the logit.
     ``influence`` is filled in by pruning: the node's total (indirect) influence on the logits.
-    ``label`` is an optional automatic feature label (``babelgraph.formats.labels.label_features``); files
+    ``label`` is an optional automatic feature label (``babelgraph.languages.labels.label_features``); files
     written before it existed load with ``None``.
     """
 

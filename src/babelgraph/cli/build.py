@@ -34,6 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--batch-size", type=positive, default=None, help="rows per backward pass (default: 64 on CPU, 512 on GPU)"
     )
     build.add_argument("--keep-unpruned", action="store_true", help="also save the unpruned graph")
+    build.add_argument("--no-labels", action="store_true", help="skip automatic feature labels from the reference text")
     build.add_argument(
         "--format", default=None, help="also export the pruned graph beside it: comma-separated html,graphml,gexf,json"
     )
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args, planned)
     started = time.perf_counter()
     model = load_model_from(args)
+    if "json" in formats:  # Neuronpedia ids must be unique: known from the model alone, so checked now
+        from babelgraph.formats.neuronpedia import check_model_ids
+
+        check_model_ids(model.describe())
     loaded = time.perf_counter()
     graph = bg.attribute(
         model,
@@ -69,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     )
     attributed = time.perf_counter()
     pruned = bg.prune(graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold)
+    if not args.no_labels and model.tokenizer is not None:
+        from babelgraph.languages.labels import label_features
+
+        label_features(pruned, model)  # from the reference text (cached per model after the first time)
     done = time.perf_counter()
 
     with output_group():  # the graph and its exports appear together, or none of them

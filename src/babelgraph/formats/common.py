@@ -12,10 +12,13 @@ import math
 import re
 import zlib
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph, Node
+
+if TYPE_CHECKING:
+    from babelgraph.languages.tags import FeatureInfo
 
 # Colours: the Okabe-Ito palette, told apart by readers with any of the three common colour-vision deficiencies
 # (tests/test_export.py simulates them). One table shared by every format, so Gephi and the page agree.
@@ -28,14 +31,14 @@ KIND_COLOURS: dict[str, tuple[int, int, int]] = {
 # comparison graphs (babelgraph.languages): feature nodes coloured by tag instead of kind. Tag names belong to
 # babelgraph.languages.tags; a tag missing below takes the next spare colour. Okabe-Ito colours: told apart by
 # colour-blind readers.
-TAG_COLOURS: dict[str, tuple[int, int, int]] = {
-    "shared-concept": (0, 158, 115),  # bluish green
+TAG_COLOURS: dict[str, tuple[int, int, int]] = {  # the 5 Okabe-Ito colours furthest apart under simulated CVD
+    "shared-concept": (86, 180, 233),  # sky blue
     "specific-concept": (213, 94, 0),  # vermillion
-    "shared-task": (86, 180, 233),  # sky blue
-    "specific-task": (230, 159, 0),  # orange
-    "unclear": (204, 121, 167),  # reddish purple
+    "shared-task": (120, 120, 120),  # grey: task and format features step back
+    "specific-task": (240, 228, 66),  # yellow
+    "unclear": (0, 0, 0),  # black
 }
-SPARE_TAG_COLOURS: tuple[tuple[int, int, int], ...] = ((240, 228, 66), (0, 0, 0), (0, 114, 178))
+SPARE_TAG_COLOURS: tuple[tuple[int, int, int], ...] = ((0, 158, 115), (204, 121, 167), (0, 114, 178))
 POSITIVE_RGB = (0, 114, 178)  # blue
 NEGATIVE_RGB = (213, 94, 0)  # vermillion
 CELL_WIDTH = 160.0  # layout units per token position that holds feature or error nodes (at least)
@@ -120,7 +123,7 @@ def layout(graph: AttributionGraph) -> list[tuple[float, float]]:
 
 
 def feature_label(node: Node) -> str:
-    """A feature's short name: its automatic label (:func:`babelgraph.formats.labels.label_features`) when set,
+    """A feature's short name: its automatic label (:func:`babelgraph.languages.labels.label_features`) when set,
     else ``L2 #123 "small"`` (layer, feature index and the prompt token it fires on)."""
     if node.label:
         return clean_text(node.label)
@@ -145,22 +148,53 @@ def node_label(node: Node) -> str:
     return f"{clean_text(node.token)} ({clean_float(node.probability):.3f})"
 
 
-def comparison_tags(graph: AttributionGraph) -> list[tuple[str, str]] | None:
-    """Per node ``(tag, comma-joined languages)`` of a comparison graph (``None`` for an ordinary graph).
-
-    Features carry their tag from ``metadata["features"]``; per-language nodes get tag ``""`` and their language.
-    """
+def comparison_features(graph: AttributionGraph) -> dict[str, FeatureInfo] | None:
+    """The typed record of every feature node of a comparison graph (``None`` for an ordinary graph): the one place
+    exporters read a comparison's tags and evidence from (:class:`babelgraph.languages.tags.FeatureInfo`)."""
     if "comparison" not in graph.metadata:
         return None
-    features = graph.metadata.get("features") or {}
+    from babelgraph.languages.tags import FeatureInfo
+
+    return {node_id: FeatureInfo.from_dict(data) for node_id, data in (graph.metadata.get("features") or {}).items()}
+
+
+def comparison_tags(graph: AttributionGraph) -> list[tuple[str, str]] | None:
+    """Per node ``(tag, comma-joined languages)`` of a comparison graph (``None`` for an ordinary graph): features
+    carry their tag and its languages; per-language nodes get tag ``""`` and their language."""
+    features = comparison_features(graph)
+    if features is None:
+        return None
     node_language = graph.metadata.get("node_language") or {}
     rows = []
     for node in graph.nodes:
         info = features.get(node.id)
         if info is not None:
-            rows.append((str(info.get("tag", "")), ",".join(info.get("languages", []))))
+            rows.append((info.tag.tag, ",".join(info.tag.languages)))
         else:
             rows.append(("", str(node_language.get(node.id, ""))))
+    return rows
+
+
+def comparison_rows(info: FeatureInfo | None, languages: str) -> list[tuple[str, str]]:
+    """Readable (name, value) rows of one comparison node, for tooltips: the tag with its reason and margin, and
+    per language where the feature fires, its control rate and whether it is in that graph; its monolinguality
+    and top reference context."""
+    if info is None:
+        return [("language", languages)] if languages else []
+    rows = [("tag", f"{info.tag.tag} ({', '.join(info.tag.languages) or '-'})"), ("why", info.tag.reason)]
+    rows.append(("margin", f"{info.tag.margin:.2g}"))
+    for lang, e in info.evidence.items():
+        rate = info.tag.control_rates.get(lang)
+        control = "no controls" if rate is None else f"controls {rate:.2f}"
+        rows.append((f"{lang}", f"{info.where(lang)}; {control}{'; in graph' if e.in_graph else ''}"))
+    mono = info.monolinguality
+    if mono is not None:
+        rows.append(
+            ("monolinguality", f"{mono.score:.2f} {mono.top_language}" + ("" if mono.enough else " (little evidence)"))
+        )
+    for lang, contexts in (info.top_contexts or {}).items():  # the feature's top example, to check a tag by eye
+        if contexts:
+            rows.append((f"top context {lang}", f"[{contexts[0].get('token', '')}] {contexts[0].get('text', '')}"))
     return rows
 
 

@@ -29,6 +29,8 @@ from babelgraph.formats.common import (
     check_size,
     clean_float,
     clean_text,
+    comparison_features,
+    comparison_rows,
     comparison_tags,
     cumulative_influence,
     edge_arrays,
@@ -67,7 +69,6 @@ EDGE_KEYS: dict[str, str] = {
     "g": "int",
     "b": "int",
 }
-_SKIP_EVIDENCE = {"tag", "languages", "activations", "monolinguality", "top_contexts", "positions"}
 
 
 def graph_attributes(graph: AttributionGraph) -> dict[str, str]:
@@ -95,7 +96,7 @@ def node_attributes(graph: AttributionGraph, edges: Any = None) -> tuple[list[di
     sizes = relative_sizes(graph, influences)
     cumulative = cumulative_influence(influences)
     tags = comparison_tags(graph)
-    features = graph.metadata.get("features") or {}
+    features = comparison_features(graph) or {}
     extra: dict[str, str] = {}
     rows = []
     for i, (node, (x, row), size) in enumerate(zip(graph.nodes, coords, sizes)):
@@ -121,15 +122,22 @@ def node_attributes(graph: AttributionGraph, edges: Any = None) -> tuple[list[di
         if tags:
             attrs["tag"], attrs["languages"] = clean_text(tags[i][0]), clean_text(tags[i][1])
             extra.update(tag="string", languages="string")
-            info = features.get(node.id) or {}
-            evidence = {k: v for k, v in info.items() if k not in _SKIP_EVIDENCE and k not in attrs}
-            if info:
-                attrs["tag_evidence"] = clean_text(json.dumps(evidence, ensure_ascii=False, default=str))
-                extra["tag_evidence"] = "string"
-            for field, prefix in (("activations", "activation_"), ("monolinguality", "monolinguality_")):
-                for lang, value in (info.get(field) or {}).items():
-                    attrs[prefix + clean_text(lang)] = clean_float(value)
-                    extra[prefix + clean_text(lang)] = "double"
+            info = features.get(node.id)
+            if info is not None:
+                rows_text = "; ".join(f"{k}: {v}" for k, v in comparison_rows(info, "") if k != "tag")
+                typed: dict[str, str | float] = {"tag_evidence": rows_text, "tag_margin": info.tag.margin}
+                for lang, e in info.evidence.items():
+                    rate = info.tag.control_rates.get(lang)
+                    typed[f"activation_{lang}"] = e.activation
+                    typed[f"control_rate_{lang}"] = -1.0 if rate is None else rate
+                if info.monolinguality is not None:
+                    typed["monolinguality"] = info.monolinguality.score
+                    typed["monolinguality_top"] = info.monolinguality.top_language
+                    typed.update({f"monolinguality_share_{k}": v for k, v in info.monolinguality.share.items()})
+                for key, value in typed.items():
+                    name = clean_text(key)
+                    attrs[name] = clean_text(value) if isinstance(value, str) else clean_float(value)
+                    extra[name] = "string" if isinstance(value, str) else "double"
         rows.append(attrs)
     return rows, extra
 

@@ -28,6 +28,8 @@ from babelgraph.formats.common import (
     check_size,
     clean_float,
     clean_text,
+    comparison_features,
+    comparison_rows,
     comparison_tags,
     cumulative_influence,
     edge_arrays,
@@ -70,22 +72,6 @@ def _tooltip(node: Node, extra: list[tuple[str, Any]] | None = None) -> str:
     rows += extra or []
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<b>{escape(node_label(node))}</b><table>{body}</table>"
-
-
-def _comparison_rows(info: dict[str, Any] | None, languages: str) -> list[tuple[str, Any]]:
-    """Tooltip rows of a comparison graph's node: tag, languages, activation per language."""
-    if info is None:
-        return [("language", languages)] if languages else []
-    rows: list[tuple[str, Any]] = [("tag", info.get("tag", "")), ("languages", languages)]
-    rows += [(f"activation {lang}", f"{clean_float(v):.4g}") for lang, v in (info.get("activations") or {}).items()]
-    rows += [
-        (f"monolinguality {lang}", f"{clean_float(v):.3g}") for lang, v in (info.get("monolinguality") or {}).items()
-    ]
-    for lang, contexts in (info.get("top_contexts") or {}).items():  # the feature's top example, to check a tag by eye
-        if contexts:
-            best = contexts[0]
-            rows.append((f"top context {lang}", f"[{best.get('token', '')}] {best.get('text', '')}"))
-    return rows
 
 
 def _header(graph: AttributionGraph, tags: list[tuple[str, str]] | None, n_edges: int) -> str:
@@ -177,11 +163,11 @@ def page_data(graph: AttributionGraph) -> dict[str, Any]:
     cumulative = cumulative_influence(influences)
     coords, sizes = layout(graph), relative_sizes(graph, influences)
     tags = comparison_tags(graph)
-    features = graph.metadata.get("features") or {}
+    features = comparison_features(graph) or {}
     nodes = []
     for i, (node, (x, row), size) in enumerate(zip(graph.nodes, coords, sizes)):
         tag = tags[i][0] if tags else ""
-        extra = _comparison_rows(features.get(node.id), tags[i][1] if tags else "")
+        extra: list[tuple[str, Any]] = list(comparison_rows(features.get(node.id), tags[i][1] if tags else ""))
         extra.append(("cumulative influence", f"{cumulative[i]:.3f}"))
         shown = node if node.influence is not None else _with_influence(node, influences[i])
         name = clean_text(node_label(node))

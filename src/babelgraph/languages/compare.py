@@ -203,6 +203,11 @@ def compare(
         )
     if statistics and features:
         notes += _add_statistics(model, features, list(prompts), reference_texts)
+        if reference_texts is None:  # automatic labels from the shipped reference text
+            from babelgraph.languages.labels import label_features
+
+            for g in graphs.values():
+                label_features(g, model)
     settings = {
         "node_threshold": node_threshold,
         "edge_threshold": edge_threshold,

@@ -79,10 +79,13 @@ def comparison_graph(
         tokens += list(g.tokens)
         strings += [f"{lang}:{s}" for s in g.token_strings]
     influences: dict[FeatureKey, float] = {}
+    labels: dict[FeatureKey, str] = {}
     for lang, g in graphs.items():
         for node, key in zip(g.nodes, node_keys[lang]):
             if key is not None and node.influence is not None:
                 influences[key] = max(influences.get(key, node.influence), node.influence)
+            if key is not None and node.label:
+                labels.setdefault(key, node.label)
 
     nodes: list[Node] = []
     node_index: dict[str, int] = {}
@@ -101,6 +104,7 @@ def comparison_graph(
                 feature=info.feature,
                 dictionary=info.dictionary,
                 influence=influences.get(info.key),
+                label=labels.get(info.key),
             )
         )
         meta_features[info.node_id] = info.to_dict()
