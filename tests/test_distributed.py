@@ -74,53 +74,56 @@ def _same_folder(a: Path, b: Path) -> None:
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_parallel_batch_equals_serial_and_resumes(ray_local, batch_file, serial, tmp_path, capsys):
-    out = tmp_path / "parallel"
-    args = ["compare", "--file", str(batch_file), "--out", str(out), *FAST, "--workers", "2"]
-    assert main(args) == 0
-    captured = capsys.readouterr()
-    assert "across 3 concepts" in captured.out and "small: " in captured.out and "error" not in captured.err
-    assert {p.split("/")[0] for p in _files(out)} >= {*CONCEPTS, "baseline", "summary.json"}
-    _same_folder(serial, out)  # summary included: it follows the file's order, not the order jobs finished
-
-    # resume: a rerun skips what is done and redoes only the missing concept
-    stamp = (out / "small" / "page.html").stat().st_mtime_ns
-    for path in sorted((out / "hot").iterdir()):
-        path.unlink()
-    (out / "hot").rmdir()
-    assert main([*args[:-1], "1", "--quiet"]) == 0  # one worker: the job left is one
-    assert (out / "small" / "page.html").stat().st_mtime_ns == stamp
-    _same_folder(serial, out)
-
-
-def test_a_killed_worker_is_retried_and_nothing_is_lost_or_duplicated(
-    ray_local, batch_file, serial, tmp_path, monkeypatch
-):
+@pytest.fixture(scope="module")
+def parallel(ray_local, batch_file, tmp_path_factory):
+    """The same batch on 2 Ray workers, one of them killed while it works on "hot" the first time it gets it."""
     from babelgraph.languages.distributed import RayBatch
 
     dispatched: list[str] = []
     batches: list[RayBatch] = []
 
-    def kill_during_hot(self, job, actor):  # the first time "hot" is sent, its worker is killed while it works
+    def kill_during_hot(self, job, actor):
         dispatched.append(job.name)
         batches.append(self)
         if job.name == "hot" and dispatched.count("hot") == 1:
             threading.Timer(1.0, ray_local.kill, [actor]).start()
 
-    monkeypatch.setattr(RayBatch, "_dispatched", kill_during_hot)
-    out, two = tmp_path / "killed", tmp_path / "two.jsonl"
-    two.write_text('{"concept": "small"}\n{"concept": "hot"}\n', encoding="utf-8")
-    args = ["compare", "--file", str(two), "--out", str(out), *FAST, "--workers", "2", "--no-baseline"]
-    assert main([*args, "--quiet"]) == 0
-    assert sorted(dispatched) == ["hot", "hot", "small"] and batches[0].replaced == 1
-    assert not list(out.glob(".*")), "a killed job's partial folder is left"
+    out = tmp_path_factory.mktemp("parallel")
+    args = ["compare", "--file", str(batch_file), "--out", str(out), *FAST, "--workers", "2"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RayBatch, "_dispatched", kill_during_hot)
+        code = main(args)
+    return {"code": code, "out": out, "args": args, "dispatched": dispatched, "replaced": batches[0].replaced}
+
+
+def test_parallel_batch_equals_serial_file_for_file(parallel, serial):
+    assert parallel["code"] == 0
+    assert {p.split("/")[0] for p in _files(parallel["out"])} >= {*CONCEPTS, "baseline", "summary.json"}
+    _same_folder(serial, parallel["out"])  # summary included: it follows the file's order, not the finishing order
+
+
+def test_a_killed_worker_is_retried_and_nothing_is_lost_or_duplicated(parallel, serial):
+    jobs = [*CONCEPTS, *(f"baseline/{c}" for c in CONCEPTS)]
+    assert sorted(parallel["dispatched"]) == sorted([*jobs, "hot"]) and parallel["replaced"] == 1
+    out = parallel["out"]
+    assert not [p for p in out.rglob(".*")], "a killed job's partial folder is left"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert list(summary["concepts"]) == ["small", "hot"]
-    for concept in ("small", "hot"):  # the same result as the serial batch, each written once and whole
-        assert json.loads((out / concept / "job.json").read_text(encoding="utf-8")) == json.loads(
-            (serial / concept / "job.json").read_text(encoding="utf-8")
-        )
-        _same_folder(serial / concept, out / concept)
+    assert list(summary["concepts"]) == list(CONCEPTS)
+    for name in jobs:  # each written once, whole, by what the serial batch records
+        assert (out / name / "job.json").read_bytes() == (serial / name / "job.json").read_bytes()
+
+
+def test_parallel_batch_resumes(parallel, serial, capsys):
+    out = parallel["out"]
+    stamp = (out / "small" / "page.html").stat().st_mtime_ns
+    for path in sorted((out / "hot").iterdir()):
+        path.unlink()
+    (out / "hot").rmdir()
+    capsys.readouterr()
+    assert main([*parallel["args"][:-1], "1"]) == 0  # one worker: one job is left
+    assert capsys.readouterr().out.count("done before with these settings, skipped") == 5
+    assert (out / "small" / "page.html").stat().st_mtime_ns == stamp
+    _same_folder(serial, out)
 
 
 def test_without_ray_the_workers_option_says_how_to_install_it(tmp_path, batch_file, monkeypatch, capsys):
@@ -134,3 +137,9 @@ def test_without_ray_the_workers_option_says_how_to_install_it(tmp_path, batch_f
 def test_workers_spread_a_batch_only(tmp_path, capsys):
     assert main(["compare", "--concept", "small", "--out", str(tmp_path), "--workers", "2"]) == 2
     assert "give --file" in capsys.readouterr().err
+
+
+def test_an_output_url_is_refused_not_made_a_local_folder(tmp_path, batch_file, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--file", str(batch_file), "--out", "s3://bucket/run", "--workers", "2"]) == 2
+    assert "URLs are not supported" in capsys.readouterr().err and not (tmp_path / "s3:").exists()

@@ -115,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
         raise BabelgraphError("give either --file or prompts/--concept, not both")
     if args.file is None and not single:
         raise BabelgraphError("nothing to compare: give --en/--fr/--zh prompts, --concept WORD or --file JSONL")
+    if "://" in str(args.out):  # Path("s3://b/x") would quietly make a local folder "s3:/b/x"
+        raise BabelgraphError(
+            f"--out {args.out}: URLs are not supported; give a folder (on a cluster, a shared or mounted one: "
+            "see docs/distributed.md)"
+        )
     distributed = args.workers is not None or args.ray is not None
     if distributed:
         if args.file is None:

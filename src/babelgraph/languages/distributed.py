@@ -145,7 +145,12 @@ class RayBatch:
         )
         self.actors = [self._new_actor() for _ in range(count)]
         description = None
-        for answer in ray.get([a.ready.remote() for a in self.actors]):
+        try:
+            answers = ray.get([a.ready.remote() for a in self.actors])
+        except ray.exceptions.RayError as exc:  # the worker process died while loading (not a BabelgraphError)
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise BabelgraphError(f"a Ray worker failed to start: {lines[-1] if lines else exc}") from None
+        for answer in answers:
             found, error, _ = answer
             if error:
                 raise BabelgraphError(error)
