@@ -20,14 +20,17 @@ from babelgraph.cli.options import (
 )
 from babelgraph.errors import BabelgraphError
 from babelgraph.languages.batch import (
+    BatchSettings,
     Job,
+    JobOutcome,
     baseline_jobs,
+    clear_partials,
     concept_job,
     format_layers,
     is_done,
-    mark_done,
     prompts_job,
     read_batch,
+    run_job,
     write_summary,
 )
 from babelgraph.languages.tasks import LANGUAGES
@@ -73,6 +76,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default="html,graphml,gexf,json", help="comparison graph formats (default: all)")
     parser.add_argument("--no-statistics", action="store_true", help="skip reference-text statistics")
     parser.add_argument("--no-overlap", action="store_true", help="skip the feature-overlap plot on the page")
+    parser.add_argument(
+        "--workers",
+        type=positive,
+        default=None,
+        help="batch: spread over N Ray workers, each loading the model once (needs pip install babelgraph[ray]; "
+        "one per GPU with --device cuda; see docs/distributed.md)",
+    )
+    parser.add_argument(
+        "--ray", default=None, metavar="ADDRESS", help="batch: run on an existing Ray cluster (e.g. auto or HOST:6379)"
+    )
     add_model_arguments(parser)
 
 
@@ -104,6 +117,18 @@ def run(args: argparse.Namespace) -> int:
         raise BabelgraphError("give either --file or prompts/--concept, not both")
     if args.file is None and not single:
         raise BabelgraphError("nothing to compare: give --en/--fr/--zh prompts, --concept WORD or --file JSONL")
+    if "://" in str(args.out):  # Path("s3://b/x") would quietly make a local folder "s3:/b/x"
+        raise BabelgraphError(
+            f"--out {args.out}: URLs are not supported; give a folder (on a cluster, a shared or mounted one: "
+            "see docs/distributed.md)"
+        )
+    distributed = args.workers is not None or args.ray is not None
+    if distributed:
+        if args.file is None:
+            raise BabelgraphError("--workers and --ray spread a batch: give --file JSONL")
+        from babelgraph.languages.distributed import import_ray
+
+        import_ray()  # before anything slow: without Ray, say how to install it
     if args.file is None:
         jobs: list[tuple[int, Job | BabelgraphError]] = [(0, _single_job(args))]
     else:
@@ -113,71 +138,89 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args)  # before loading the model: --out must be a folder we can write
     if args.file is not None and not args.no_baseline:
         jobs += [(0, job) for job in baseline_jobs([j for _, j in jobs if isinstance(j, Job)])]
+    settings = batch_settings(args, formats, controls)
+    out = Path(args.out)
 
     from tqdm.auto import tqdm
 
-    from babelgraph.formats.comparison import overlap_png, save_comparison
-    from babelgraph.languages.compare import compare
-    from babelgraph.languages.tags import TagRule
+    bar = tqdm(total=len(jobs), desc="concepts", unit="concept", disable=args.quiet or args.file is None)
+    worked: dict[int, Job] = {}
+    lines = {index: number for index, (number, _) in enumerate(jobs)}
 
-    model = load_model_from(args)
-    rule = TagRule(args.active_fraction, args.active_threshold, args.max_control_rate)
-    settings = {
-        "node_threshold": args.node_threshold,
-        "edge_threshold": args.edge_threshold,
-        "rule": [rule.active_fraction, rule.active_threshold, rule.max_control_rate],
-        "n_controls": args.n_controls,
-        "seed": args.seed,
-        "max_feature_nodes": args.max_feature_nodes,
-        "statistics": not args.no_statistics,
-        "formats": formats,
-    }
-    out = Path(args.out)
-    overlap, overlap_note = (None, "skipped (--no-overlap)") if args.no_overlap else overlap_png(model)
-    worked: list[Job] = []
-    bar = tqdm(jobs, desc="concepts", unit="concept", disable=args.quiet or args.file is None)
-    for number, job in bar:
-        where = f"line {number}: " if number else ""
-        if isinstance(job, BabelgraphError):
-            print(f"babelgraph: error: {where}{job}", file=sys.stderr)
-            continue
-        folder = out / job.name
-        job_controls = job.controls if job.controls is not None else controls
-        key = job.key(model.describe(), {**settings, "controls": job_controls})
-        if args.file is not None and is_done(folder, key):
-            worked.append(job)
-            if not args.quiet:
-                bar.write(f"{job.name}: done before with these settings, skipped")
-            continue
-        try:
-            comparison = compare(
-                model,
-                job.prompts,
-                controls=job_controls,
-                n_controls=args.n_controls,
-                seed=args.seed,
-                rule=rule,
-                node_threshold=args.node_threshold,
-                edge_threshold=args.edge_threshold,
-                max_feature_nodes=args.max_feature_nodes,
-                statistics=not args.no_statistics,
-                progress=not args.quiet and args.file is None,
-            )
-            paths = save_comparison(comparison, folder, formats, overlap, overlap_note)
-            mark_done(folder, job, key)
-        except BabelgraphError as exc:
+    def finished(index: int, job: Job, outcome: JobOutcome) -> None:
+        bar.update()
+        where = f"line {lines[index]}: " if lines[index] else ""
+        if outcome.error is not None:
             if args.file is None:
-                raise
-            print(f"babelgraph: error: {where}{exc}", file=sys.stderr)
-            continue
-        worked.append(job)
-        if not args.quiet and not job.baseline:
-            bar.write(describe(job.name, comparison))
-        for path in paths if args.file is None else [folder / "page.html"]:
+                raise BabelgraphError(outcome.error)
+            bar.write(f"babelgraph: error: {where}{outcome.error}", file=sys.stderr)
+            return
+        worked[index] = job
+        if not args.quiet and outcome.text:
+            bar.write(outcome.text)
+        for path in outcome.paths if args.file is None else [out / job.name / "page.html"]:
             bar.write(str(path))
-    if not any(not j.baseline for j in worked):
+
+    runner = None
+    try:
+        if distributed:
+            from babelgraph.languages.distributed import RayBatch, model_spec
+
+            runner = RayBatch(
+                model_spec(args),
+                settings,
+                out,
+                args.workers,
+                args.ray,
+                overlap=not args.no_overlap,
+                describe=not args.quiet,
+            )
+            description = runner.start()
+        else:
+            from babelgraph.formats.comparison import overlap_png
+
+            model = load_model_from(args)
+            description = model.describe()
+            overlap, overlap_note = (None, "skipped (--no-overlap)") if args.no_overlap else overlap_png(model)
+        todo: list[tuple[int, Job]] = []
+        for index, (number, job) in enumerate(jobs):
+            if isinstance(job, BabelgraphError):
+                bar.update()
+                bar.write(f"babelgraph: error: line {number}: {job}", file=sys.stderr)
+            elif args.file is not None and is_done(out / job.name, settings.key(job, description)):
+                bar.update()
+                worked[index] = job
+                if not args.quiet:
+                    bar.write(f"{job.name}: done before with these settings, skipped")
+            else:
+                todo.append((index, job))
+        clear_partials(out, [job for _, job in todo])
+        if runner is not None:
+            for index, job, outcome in runner.run(todo):
+                finished(index, job, outcome)
+        else:
+            for index, job in todo:
+                want_text = not args.quiet and not job.baseline
+                outcome = run_job(
+                    model,
+                    job,
+                    out,
+                    settings,
+                    overlap,
+                    overlap_note,
+                    progress=not args.quiet and args.file is None,
+                    describe=describe if want_text else None,
+                )
+                finished(index, job, outcome)
+    finally:
+        bar.close()
+        if runner is not None:
+            runner.close()
+            clear_partials(out, [job for _, job in jobs if isinstance(job, Job)])  # what killed workers left
+    ordered = [worked[i] for i in sorted(worked)]  # the summary follows the file, however the jobs finished
+    if not any(not j.baseline for j in ordered):
         return 2
-    paths = write_summary(out, worked)
+    paths = write_summary(out, ordered)
     if not args.quiet and args.file is not None:
         summary = json.loads(paths[0].read_text(encoding="utf-8"))
         print(f"across {len(summary['concepts'])} concepts: concept-selective features shared across languages")
@@ -185,6 +228,25 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def batch_settings(
+    args: argparse.Namespace, formats: list[str], controls: dict[str, list[str]] | None
+) -> BatchSettings:
+    """The comparison arguments as :class:`BatchSettings` (what a job key covers besides the model)."""
+    return BatchSettings(
+        node_threshold=args.node_threshold,
+        edge_threshold=args.edge_threshold,
+        active_fraction=args.active_fraction,
+        active_threshold=args.active_threshold,
+        max_control_rate=args.max_control_rate,
+        n_controls=args.n_controls,
+        seed=args.seed,
+        max_feature_nodes=args.max_feature_nodes,
+        statistics=not args.no_statistics,
+        formats=tuple(formats),
+        controls=controls,
+    )
 
 
 def _read_controls(path: str | None) -> dict[str, list[str]] | None:

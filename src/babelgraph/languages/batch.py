@@ -11,8 +11,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import random
-from collections.abc import Mapping, Sequence
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from babelgraph.languages.tasks import antonym_concepts, concept_prompts
 DONE_FILE = "page.html"  # written last by save_comparison: its presence marks a folder complete
 KEY_FILE = "job.json"  # what produced the folder; a rerun with other settings recomputes
 BASELINE_FOLDER = "baseline"
+PARTIAL = ".partial-"  # a job writes into ``.<name>.partial-<id>`` beside its folder, then renames it into place
 
 
 @dataclass
@@ -152,6 +156,132 @@ def mark_done(folder: Path, job: Job, key: str) -> Path:
     return write_json(
         {"key": key, "name": job.name, "prompts": job.prompts, "baseline": job.baseline}, folder / KEY_FILE
     )
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything besides the model that decides a comparison's result: what a job key covers, picklable so a
+    distributed worker runs a job exactly as the serial loop does."""
+
+    node_threshold: float = 0.8
+    edge_threshold: float = 0.98
+    active_fraction: float = 0.1
+    active_threshold: float | None = None
+    max_control_rate: float = 0.25
+    n_controls: int = 16
+    seed: int = 0
+    max_feature_nodes: int | None = None
+    statistics: bool = True
+    formats: tuple[str, ...] = ("html", "graphml", "gexf", "json")
+    controls: dict[str, list[str]] | None = None  # ``--controls``: for jobs that bring none of their own
+
+    def job_controls(self, job: Job) -> dict[str, list[str]] | None:
+        return job.controls if job.controls is not None else self.controls
+
+    def key(self, job: Job, model: Mapping[str, Any]) -> str:
+        """The job's key (:meth:`Job.key`) for a model description (``ReplacementModel.describe()``)."""
+        settings = {
+            "node_threshold": self.node_threshold,
+            "edge_threshold": self.edge_threshold,
+            "rule": [self.active_fraction, self.active_threshold, self.max_control_rate],
+            "n_controls": self.n_controls,
+            "seed": self.seed,
+            "max_feature_nodes": self.max_feature_nodes,
+            "statistics": self.statistics,
+            "formats": list(self.formats),
+            "controls": self.job_controls(job),
+        }
+        return job.key(model, settings)
+
+
+@dataclass
+class JobOutcome:
+    """What running one job gave: ``paths`` written (final places), ``text`` (the per-concept description when
+    asked for), or ``error`` (a BabelgraphError's message; nothing was written then)."""
+
+    name: str
+    paths: list[Path] = field(default_factory=list)
+    text: str = ""
+    error: str | None = None
+
+
+def run_job(
+    model: Any,
+    job: Job,
+    out: Path,
+    settings: BatchSettings,
+    overlap: bytes | None = None,
+    overlap_note: str = "",
+    *,
+    progress: bool = False,
+    describe: Callable[[str, Any], str] | None = None,
+) -> JobOutcome:
+    """Compare one job and write its folder ``out/<job.name>`` whole or not at all; the serial loop and every
+    distributed worker call this, so both produce the same files.
+
+    The comparison is written into a fresh ``.<name>.partial-<id>`` folder beside the target, ``job.json`` (the
+    key) last, then renamed into place; an older folder of that name is moved aside first and deleted after. A
+    crash leaves at most a ``.partial-`` folder (never a mixed one), which :func:`clear_partials` removes. A
+    :class:`BabelgraphError` (bad prompt, unknown concept) is returned in ``error``; anything else propagates.
+    """
+    from babelgraph.formats.comparison import save_comparison
+    from babelgraph.languages.compare import compare
+    from babelgraph.languages.tags import TagRule
+
+    out = Path(out)
+    folder = out / job.name
+    rule = TagRule(settings.active_fraction, settings.active_threshold, settings.max_control_rate)
+    try:
+        comparison = compare(
+            model,
+            job.prompts,
+            controls=settings.job_controls(job),
+            n_controls=settings.n_controls,
+            seed=settings.seed,
+            rule=rule,
+            node_threshold=settings.node_threshold,
+            edge_threshold=settings.edge_threshold,
+            max_feature_nodes=settings.max_feature_nodes,
+            statistics=settings.statistics,
+            progress=progress,
+        )
+        tmp = folder.parent / f".{folder.name}{PARTIAL}{uuid.uuid4().hex[:12]}"
+        try:
+            written = save_comparison(comparison, tmp, list(settings.formats), overlap, overlap_note)
+            mark_done(tmp, job, settings.key(job, model.describe()))
+            _swap_into_place(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    except BabelgraphError as exc:
+        return JobOutcome(job.name, error=str(exc))
+    paths = [folder / p.relative_to(tmp) for p in written]
+    return JobOutcome(job.name, paths, describe(job.name, comparison) if describe else "")
+
+
+def _swap_into_place(tmp: Path, folder: Path) -> None:
+    """Rename the finished ``tmp`` onto ``folder`` (a directory rename cannot replace a non-empty directory, so an
+    old one is moved aside first, then deleted)."""
+    old = None
+    if folder.exists():
+        old = folder.parent / f".{folder.name}{PARTIAL}old-{uuid.uuid4().hex[:12]}"
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def clear_partials(out: Path, jobs: Sequence[Job]) -> int:
+    """Remove what crashed or killed jobs left: ``.<name>.partial-*`` folders beside each job's folder. Call it
+    before a batch starts (never while one runs on the same folder); returns how many were removed."""
+    removed = 0
+    for job in jobs:
+        folder = Path(out) / job.name
+        if folder.parent.is_dir():
+            for stale in folder.parent.glob(f".{folder.name}{PARTIAL}*"):
+                shutil.rmtree(stale, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 # ---- summary across concepts ----------------------------------------------------------------------------------
