@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from babelgraph.errors import BabelgraphError
 
-COMMANDS = ("build", "export", "compare", "lens", "intervene", "overlap")
+COMMANDS = ("build", "export", "compare", "lens", "intervene", "overlap", "fetch")
 
 
 def build_parser() -> argparse.ArgumentParser:
