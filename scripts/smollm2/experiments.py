@@ -70,24 +70,19 @@ def summary(graph, pruned, seconds: float) -> dict:  # noqa: ANN001
     }
 
 
-def graphs(model, results: dict) -> None:  # noqa: ANN001
+def graphs(model, results: dict, out: Path) -> None:  # noqa: ANN001
     out = {}
     for lang, prompt in PROMPTS.items():
         t = time.time()
         graph = bg.attribute(model, prompt, progress=False)
         pruned = bg.prune(graph)
         out[lang] = summary(graph, pruned, time.time() - t)
-        pruned.save(DOCS.parent / "graphs" / "smollm2" / f"opposite_{lang}.safetensors")
+        pruned.save(out / f"opposite_{lang}.safetensors")
         print(lang, json.dumps(out[lang], ensure_ascii=False), flush=True)
     results["graphs"] = out
 
 
-def comparison(model, results: dict, n_controls: int) -> None:  # noqa: ANN001
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def comparison(model, results: dict, n_controls: int, out: Path) -> None:  # noqa: ANN001
     t = time.time()
     comp = compare(model, PROMPTS, n_controls=n_controls, statistics=False, progress=False)
     by_layer = comp.counts_by_layer()
@@ -98,9 +93,20 @@ def comparison(model, results: dict, n_controls: int) -> None:  # noqa: ANN001
         "notes": comp.notes,
         "n_controls": n_controls,
         "seconds": round(time.time() - t, 1),
-        "features": comp.feature_rows(),
     }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare_small.json").write_text(json.dumps(comp.to_dict(), indent=1, ensure_ascii=False, default=str))
     print(json.dumps({k: results["compare"][k] for k in ("counts", "counts_by_layer", "seconds")}), flush=True)
+    plot_compare(results)
+
+
+def plot_compare(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_layer = {int(k): v for k, v in results["compare"]["counts_by_layer"].items()}
     layers = list(by_layer)
     tags = [tag for tag in next(iter(by_layer.values())) if any(row[tag] for row in by_layer.values())]
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -111,31 +117,40 @@ def comparison(model, results: dict, n_controls: int) -> None:  # noqa: ANN001
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_xlabel("layer (residual SAE)")
     ax.set_ylabel("features in the pruned graphs")
-    ax.set_title('SmolLM2-135M: "small" / "petit" / "小", features by tag')
+    ax.set_title('SmolLM2-135M: "small" / "petit" / zh (xiao), features by tag (en+fr+zh graphs)', fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
     fig.savefig(DOCS / "smollm2_compare_small.png", dpi=110)
 
 
 def intervention(model, results: dict, n_random: int) -> None:  # noqa: ANN001
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     prompt = PROMPTS["en"]
     graph = bg.attribute(model, prompt, progress=False)
     pruned = bg.prune(graph)
     position = max(i for i, s in enumerate(graph.token_strings) if "small" in s)
     large = model.model.tokenizer.encode("large", add_special_tokens=False)[0]
-    chosen: dict[int, list[int]] = {}
+    tr = trace(model, *tokenize(model, prompt))
+    influence: dict[tuple[int, int], float] = {}  # (layer, feature) -> influence; active but pruned away: 0
+    for d, a in zip(model.dictionaries, tr.activations):
+        for f in torch.nonzero(a[position] > 0).flatten().tolist():
+            influence[(d.layer, f)] = 0.0
     for node in pruned.nodes:
         if node.kind == "feature" and node.position == position:
-            chosen.setdefault(node.layer, []).append(node.feature)
-    n_chosen = sum(len(v) for v in chosen.values())
-    tr = trace(model, *tokenize(model, prompt))
-    active = {
-        d.layer: torch.nonzero(a[position] > 0).flatten().tolist() for d, a in zip(model.dictionaries, tr.activations)
-    }
+            influence[(node.layer, node.feature)] = float(node.influence or 0.0)
+    ranked = sorted(influence, key=lambda key: -influence[key])
+    in_graph = [key for key in ranked if influence[key] > 0]
 
-    def run(groups: dict[int, list[int]]) -> dict:
-        edits = [Edit(layer, feats, 0.0, "scale", [position]) for layer, feats in groups.items() if feats]
-        row = {}
+    def run(keys: list[tuple[int, int]]) -> dict:
+        groups: dict[int, list[int]] = {}
+        for layer, feature in keys:
+            groups.setdefault(layer, []).append(feature)
+        edits = [Edit(layer, feats, 0.0, "scale", [position]) for layer, feats in groups.items()]
+        row: dict = {"n": len(keys)}
         for mode, frozen in (("constrained", True), ("free", False)):
             res = intervene(model, prompt, edits, freeze_attention=frozen)
             row[mode] = {
@@ -145,40 +160,66 @@ def intervention(model, results: dict, n_random: int) -> None:  # noqa: ANN001
             }
         return row
 
-    out = {"position": position, "token": graph.token_strings[position], "features": chosen, "graph": run(chosen)}
+    rows: dict[str, dict] = {f"all {len(in_graph)} graph features": run(in_graph)}
+    for n in (1, 3, 10):
+        rows[f"top {n} by influence"] = run(ranked[:n])
+        rows[f"bottom {n} active"] = run(ranked[-n:])
     rng = random.Random(0)
-    controls = []
-    for _ in range(n_random):
-        groups = {}
-        for layer, feats in chosen.items():
-            pool = [f for f in active[layer] if f not in feats]
-            groups[layer] = rng.sample(pool, min(len(feats), len(pool)))
-        controls.append(run(groups))
-    out["random_controls"] = controls
-    out["n_features"] = n_chosen
+    rows["random controls"] = [run(rng.sample(ranked, min(10, len(ranked)))) for _ in range(n_random)]
+    out = {
+        "prompt": prompt,
+        "position": position,
+        "token": graph.token_strings[position],
+        "active_features_at_position": len(ranked),
+        "graph_features_at_position": len(in_graph),
+        "ranked": [[layer, feature, influence[(layer, feature)]] for layer, feature in ranked],
+        "ablations": rows,
+    }
     results["intervention"] = out
-    print(json.dumps(out, ensure_ascii=False, default=str)[:2000], flush=True)
+    print(json.dumps(rows, ensure_ascii=False, default=str)[:3000], flush=True)
+
+    labels, free, constrained = [], [], []
+    for label, row in rows.items():
+        for i, r in enumerate(row if isinstance(row, list) else [row]):
+            labels.append(label if not isinstance(row, list) else f"random 10 #{i + 1}")
+            free.append(r["free"]["p_large_after"])
+            constrained.append(r["constrained"]["p_large_after"])
+    before = rows[next(iter(rows))]["free"]["p_large_before"]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], free, width=0.4, label="real model (free attention)")
+    ax.bar([i + 0.2 for i in x], constrained, width=0.4, label="constrained replacement")
+    ax.axhline(before, color="k", lw=0.8, ls="--", label="no ablation")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel('p("large")')
+    ax.set_title(f'SmolLM2-135M: ablating features on "small" ({prompt!r})', fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(DOCS / "smollm2_intervention.png", dpi=110)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", default=["lens", "graphs", "compare", "intervene"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--graphs-out", type=Path, default=Path("babelgraph-out") / "smollm2", help="pruned graphs")
     ap.add_argument("--max-words", type=int, default=40, help="words per lens task")
     ap.add_argument("--n-controls", type=int, default=4, help="control prompts per language for the tags")
     ap.add_argument("--n-random", type=int, default=3, help="random-feature control ablations")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = bg.load_model("smollm2")
+    model = None if args.only == ["plots"] else bg.load_model("smollm2")
     results = load_results()
     results["machine"] = f"2-core shared CPU, {args.threads} thread(s), {time.strftime('%Y-%m-%d')}"
     for stage in args.only:
         t = time.time()
         {
             "lens": lambda: lens(model, results, args.max_words),
-            "graphs": lambda: graphs(model, results),
-            "compare": lambda: comparison(model, results, args.n_controls),
+            "graphs": lambda: graphs(model, results, args.graphs_out),
+            "compare": lambda: comparison(model, results, args.n_controls, args.graphs_out),
             "intervene": lambda: intervention(model, results, args.n_random),
+            "plots": lambda: plot_compare(results),
         }[stage]()
         print(f"{stage}: {time.time() - t:.0f}s", flush=True)
         save_results(results)
