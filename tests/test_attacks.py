@@ -229,7 +229,7 @@ def test_a_valid_graph_still_loads_and_exports(tmp_path, capsys):
     loaded = AttributionGraph.load(path)
     assert loaded.nodes == small_graph().nodes and torch.equal(loaded.adjacency, small_graph().adjacency)
     assert main(["export", str(path), "--format", "html,json"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.html", "g.json", "g.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.html", "g.json", "g.safetensors", "graph-metadata.json"]
 
 
 def test_node_limit_is_checked_before_the_adjacency_is_read(tmp_path, capsys, monkeypatch):

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from babelgraph.errors import BabelgraphError, check_text, one_line
 
-COMMANDS = ("build", "export", "compare", "lens", "intervene", "overlap")
+COMMANDS = ("build", "export", "compare", "lens", "intervene", "overlap", "fetch")
 
 
 class Parser(argparse.ArgumentParser):

