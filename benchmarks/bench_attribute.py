@@ -247,8 +247,9 @@ def main() -> None:
                 result = run_babelgraph(args, model_dir, prompt_file, index, cap, src_path, graph_file)
                 runs.setdefault((name, cap, size), []).append(result)
                 print(
-                    f"{name} cap={cap} {size} tokens: {result['seconds']:.2f} s, peak RSS "
-                    f"{result['peak_rss_mb']:.0f} MB (load {result['load_avg_1min']:.1f})",
+                    f"{name} cap={cap} {size} tokens: {result['seconds']:.2f} s (cpu {result['cpu_seconds']:.2f}), "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB (load {result['load_avg_1min']:.1f}) "
+                    f"timing {json.dumps(result['timing'])}",
                     flush=True,
                 )
             for batch in args.ct_batch_size if args.circuit_tracer else []:

@@ -11,6 +11,17 @@ gradient stopped at every feature. Rows are computed up to ``batch_size`` at a t
 (``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target: the usual "one forward pass on
 ``batch`` copies" without the copies, so the forward pass's memory and time are divided by the batch size.
 
+Memory grows with what is kept. With ``N`` nodes (features given rows + errors + embeddings + logits), ``F``
+active features, ``C = F + errors + embeddings`` raw columns and batch ``b``, the peak beyond the model is
+
+- full graph: the ``N x N`` float32 adjacency (``4 N^2`` bytes; here ``C = N - logits``), every row written
+  into it once from a ``b x C`` buffer;
+- ``max_feature_nodes = K``: the computed rows, ``(logits + K) x C`` float32, plus the final ``N x N``
+  adjacency (``N = K + errors + embeddings + logits``) they are folded into, plus sweeps of about 64 MB;
+
+plus, in both, one frozen forward run of a prefix at batch 1 and a backward pass's ``b x prefix x d_model``
+gradients. No ``F x C`` matrix and no second ``N x N`` copy is made.
+
 This module reaches the model only through the :class:`~babelgraph.model.dictionaries.Dictionary` interface and
 the replacement model's write points; it names no hook.
 """
