@@ -89,17 +89,18 @@ def worker(args: argparse.Namespace) -> None:
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     graph = bg.attribute(
         model, prompt, batch_size=args.batch_size, max_feature_nodes=args.max_feature_nodes, progress=False
     )
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     counts = graph.node_counts()
     result = {
         "tokens": len(prompt),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,  # on a loaded machine with one thread: the better estimate of a quiet core
         "timing": graph.metadata["timing"],
         "features": counts["feature"],
         "l0": counts["feature"] / max(1, (len(prompt) - 1) * model.n_layers),
@@ -146,6 +147,44 @@ def compare_with_circuit_tracer(ours_path: str, ct_file: str, index: int) -> dic
     }
 
 
+def run_babelgraph(args, model_dir: Path, prompt_file: Path, index: int, cap, src_path, graph_file) -> dict:
+    """One babelgraph graph in a fresh process (``src_path``: another checkout's ``src`` to import from)."""
+    command = [sys.executable, __file__, "--worker", "--model-dir", str(model_dir), "--prompts", str(prompt_file)]
+    command += ["--index", str(index), "--device", args.device]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    command += ["--max-feature-nodes", str(cap)] if cap else []
+    command += ["--save-graph", str(graph_file)] if graph_file else []
+    env = dict(os.environ)
+    if src_path:
+        env["PYTHONPATH"] = str(Path(src_path).resolve())
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["load_avg_1min"] = os.getloadavg()[0]
+    return result
+
+
+def run_circuit_tracer(args, model_dir: Path, work: Path, prompt: list[int], batch: int, out: Path) -> dict:
+    """One circuit-tracer graph in a fresh process (its own warm-up first)."""
+    prompt_file = work / f"ct_prompt_{len(prompt)}.json"
+    prompt_file.write_text(json.dumps([prompt]))
+    command = [args.circuit_tracer, str(RUN_CT), "--model-dir", str(model_dir), "--prompt-tokens", str(prompt_file)]
+    command += ["--out", str(out), "--batch-size", str(batch)]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--max-feature-nodes", str(args.ct_max_feature_nodes)] if args.ct_max_feature_nodes else []
+    command += ["--device", args.device]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(Path(str(out).replace(".safetensors", ".json")).read_text())["prompts"][0]
+    result["load_avg_1min"] = os.getloadavg()[0]
+    return result
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default=None, help="random model folder (made if missing)")
@@ -155,8 +194,22 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="babelgraph's (default: its own)")
     parser.add_argument("--seed", type=int, default=123, help="prompt seed")
     parser.add_argument("--circuit-tracer", default=None, help="python of a venv with circuit-tracer 0.5.0")
-    parser.add_argument("--ct-batch-size", type=int, default=512)
-    parser.add_argument("--max-feature-nodes", type=int, default=None, help="babelgraph's exploration limit")
+    parser.add_argument(
+        "--ct-batch-size",
+        type=int,
+        nargs="+",
+        default=[8, 16, 32, 64, 128],
+        help="circuit-tracer batch sizes to sweep; each size is compared with its fastest",
+    )
+    parser.add_argument("--ct-max-feature-nodes", type=int, default=None)
+    parser.add_argument(
+        "--max-feature-nodes",
+        nargs="+",
+        default=["none"],
+        help="babelgraph's exploration limit(s), 'none' for the full graph; several run interleaved",
+    )
+    parser.add_argument("--baseline-src", default=None, help="another babelgraph checkout's src/, run interleaved")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of interleaved runs; medians reported")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in both tools (default: torch's)")
     parser.add_argument("--json-out", default=None, help="write all results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -165,6 +218,7 @@ def main() -> None:
     parser.add_argument("--save-graph", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        args.max_feature_nodes = None if args.max_feature_nodes[0] == "none" else int(args.max_feature_nodes[0])
         worker(args)
         return
 
@@ -181,60 +235,72 @@ def main() -> None:
     prompt_file = work / "prompts.json"
     prompt_file.write_text(json.dumps(prompts))
 
-    results = []
-    for index, size in enumerate(args.sizes):
-        graph_file = work / f"ours_{index}.safetensors"
-        command = [
-            sys.executable,
-            __file__,
-            "--worker",
-            "--model-dir",
-            str(model_dir),
-            "--prompts",
-            str(prompt_file),
-            "--index",
-            str(index),
-            "--device",
-            args.device,
-            "--save-graph",
-            str(graph_file),
-        ] + (["--threads", str(args.threads)] if args.threads else [])
-        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
-        command += ["--max-feature-nodes", str(args.max_feature_nodes)] if args.max_feature_nodes else []
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        result = json.loads(output.strip().splitlines()[-1])
-        print(
-            f"babelgraph {size:4d} tokens: {result['seconds']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
-        results.append(result)
+    caps = [None if c == "none" else int(c) for c in args.max_feature_nodes]
+    variants = [("babelgraph", None, cap) for cap in caps]
+    variants += [("baseline", args.baseline_src, cap) for cap in caps] if args.baseline_src else []
+    runs: dict[tuple, list[dict]] = {}
+    for repeat in range(args.repeats):  # interleaved: every tool and setting once per size, per round
+        for index, size in enumerate(args.sizes):
+            for name, src_path, cap in variants:
+                keep = repeat == 0 and name == "babelgraph" and cap is None
+                graph_file = work / f"ours_{index}.safetensors" if keep else None
+                result = run_babelgraph(args, model_dir, prompt_file, index, cap, src_path, graph_file)
+                runs.setdefault((name, cap, size), []).append(result)
+                print(
+                    f"{name} cap={cap} {size} tokens: {result['seconds']:.2f} s (cpu {result['cpu_seconds']:.2f}), "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB (load {result['load_avg_1min']:.1f}) "
+                    f"timing {json.dumps(result['timing'])}",
+                    flush=True,
+                )
+            for batch in args.ct_batch_size if args.circuit_tracer else []:
+                out = work / f"ct_{index}_{batch}.safetensors"
+                result = run_circuit_tracer(args, model_dir, work, prompts[index], batch, out)
+                result["file"] = str(out)
+                runs.setdefault(("circuit-tracer", batch, size), []).append(result)
+                print(
+                    f"circuit-tracer batch {batch} {size} tokens: {result['seconds']:.2f} s, peak RSS "
+                    f"{result['peak_rss_mb']:.0f} MB (load {result['load_avg_1min']:.1f})",
+                    flush=True,
+                )
 
-    if args.circuit_tracer:
-        ct_file = work / "ct.safetensors"
-        subprocess.run(
-            [
-                args.circuit_tracer,
-                str(RUN_CT),
-                "--model-dir",
-                str(model_dir),
-                "--prompt-tokens",
-                str(prompt_file),
-                "--out",
-                str(ct_file),
-                "--batch-size",
-                str(args.ct_batch_size),
-            ]
-            + (["--threads", str(args.threads)] if args.threads else []),
-            check=True,
-        )
-        ct_meta = json.loads(Path(str(ct_file).replace(".safetensors", ".json")).read_text())
-        for index, result in enumerate(results):
-            ct_seconds = ct_meta["prompts"][index]["seconds"]
-            result["circuit_tracer_seconds"] = ct_seconds
-            result["ratio_to_circuit_tracer"] = result["seconds"] / ct_seconds
-            result["agreement"] = compare_with_circuit_tracer(
-                str(work / f"ours_{index}.safetensors"), str(ct_file), index
-            )
+    summary = []
+    for index, size in enumerate(args.sizes):
+        row: dict = {"tokens": size}
+        for name, _, cap in variants:
+            results = runs[(name, cap, size)]
+            key = name if cap is None else f"{name}_cap{cap}"
+            row[key] = {
+                "seconds": median([r["seconds"] for r in results]),
+                "cpu_seconds": median([r["cpu_seconds"] for r in results]),
+                "peak_rss_mb": median([r["peak_rss_mb"] for r in results]),
+                "features": results[0]["features"],
+                "timing": results[0]["timing"],
+                "all_seconds": [r["seconds"] for r in results],
+            }
+        if args.circuit_tracer:
+            sweep = {b: median([r["seconds"] for r in runs[("circuit-tracer", b, size)]]) for b in args.ct_batch_size}
+            cpu_sweep = {
+                b: median([r["cpu_seconds"] for r in runs[("circuit-tracer", b, size)]]) for b in args.ct_batch_size
+            }
+            best = min(sweep, key=sweep.get)
+            best_runs = runs[("circuit-tracer", best, size)]
+            row["circuit_tracer"] = {
+                "seconds_by_batch": sweep,
+                "best_batch": best,
+                "seconds": sweep[best],
+                "cpu_seconds_by_batch": cpu_sweep,
+                "cpu_seconds": cpu_sweep[best],
+                "peak_rss_mb": median([r["peak_rss_mb"] for r in best_runs]),
+                "active_features": best_runs[0]["n_active_features"],
+            }
+            if "babelgraph" in row:
+                row["ratio_to_best"] = row["babelgraph"]["seconds"] / sweep[best]
+                row["cpu_ratio_to_best"] = row["babelgraph"]["cpu_seconds"] / min(cpu_sweep.values())
+                row["agreement"] = compare_with_circuit_tracer(
+                    str(work / f"ours_{index}.safetensors"), best_runs[0]["file"], 0
+                )
+        row["load_avg_1min"] = [r["load_avg_1min"] for results in runs.values() for r in results][-1]
+        summary.append(row)
 
     machine = {
         "date": time.strftime("%Y-%m-%d"),
@@ -244,19 +310,37 @@ def main() -> None:
         "torch_threads": args.threads or torch.get_num_threads(),
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
         "torch": torch.__version__,
+        "load_avg_1min_per_run": [r["load_avg_1min"] for results in runs.values() for r in results],
     }
     print(f"\n{machine}\n")
-    print("| tokens | features | babelgraph s | peak memory MB | circuit-tracer s | ratio | max rel. diff |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        memory = r["peak_gpu_mb"] if r["peak_gpu_mb"] is not None else r["peak_rss_mb"]
-        ct = f"{r['circuit_tracer_seconds']:.2f}" if "circuit_tracer_seconds" in r else "-"
-        ratio = f"{r['ratio_to_circuit_tracer']:.2f}" if "ratio_to_circuit_tracer" in r else "-"
-        diff = f"{r['agreement']['max_abs_diff_relative']:.1e}" if "agreement" in r else "-"
-        print(f"| {r['tokens']} | {r['features']} | {r['seconds']:.2f} | {memory:.0f} | {ct} | {ratio} | {diff} |")
-    print("\nwhere the time goes (s):", json.dumps([{k: round(v, 2) for k, v in r["timing"].items()} for r in results]))
+    for row in summary:
+        parts = [f"{row['tokens']} tokens"]
+        for key, value in row.items():
+            if isinstance(value, dict) and "seconds" in value and key != "circuit_tracer":
+                parts.append(
+                    f"{key} {value['seconds']:.2f} s (cpu {value['cpu_seconds']:.2f}) / {value['peak_rss_mb']:.0f} MB"
+                )
+        if "circuit_tracer" in row:
+            ct = row["circuit_tracer"]
+            sweep = ", ".join(
+                f"{b}: {s:.2f} (cpu {ct['cpu_seconds_by_batch'][b]:.2f})" for b, s in ct["seconds_by_batch"].items()
+            )
+            parts.append(f"circuit-tracer {{{sweep}}} best {ct['best_batch']} {ct['peak_rss_mb']:.0f} MB")
+        if "ratio_to_best" in row:
+            parts.append(f"ratio {row['ratio_to_best']:.2f} (cpu {row['cpu_ratio_to_best']:.2f})")
+            parts.append(f"max rel. diff {row['agreement']['max_abs_diff_relative']:.1e}")
+        print(" | ".join(parts))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        Path(args.json_out).write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "results": summary,
+                    "runs": [{"tool": k[0], "setting": k[1], "tokens": k[2], "runs": v} for k, v in runs.items()],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 
@@ -228,6 +229,8 @@ def main(argv=None):
                 "seconds": dt,
                 "cpu_seconds": dc,
                 "load_avg_1min_after": os.getloadavg()[0],
+                # peak resident set of this process so far (one prompt per process: that prompt's peak)
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "n_active_features": n_act,
                 "n_selected_features": int(g.selected_features.numel()),
                 "n_logits": n_logits,

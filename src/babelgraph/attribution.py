@@ -11,6 +11,17 @@ gradient stopped at every feature. Rows are computed up to ``batch_size`` at a t
 (``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target: the usual "one forward pass on
 ``batch`` copies" without the copies, so the forward pass's memory and time are divided by the batch size.
 
+Memory grows with what is kept. With ``N`` nodes (features given rows + errors + embeddings + logits), ``F``
+active features, ``C = F + errors + embeddings`` raw columns and batch ``b``, the peak beyond the model is
+
+- full graph: the ``N x N`` float32 adjacency (``4 N^2`` bytes; here ``C = N - logits``), every row written
+  into it once from a ``b x C`` buffer;
+- ``max_feature_nodes = K``: the computed rows, ``(logits + K) x C`` float32, plus the final ``N x N``
+  adjacency (``N = K + errors + embeddings + logits``) they are folded into, plus sweeps of about 64 MB;
+
+plus, in both, one frozen forward run of a prefix at batch 1 and a backward pass's ``b x prefix x d_model``
+gradients. No ``F x C`` matrix and no second ``N x N`` copy is made.
+
 This module reaches the model only through the :class:`~babelgraph.model.dictionaries.Dictionary` interface and
 the replacement model's write points; it names no hook.
 """
@@ -149,7 +160,10 @@ def _backward_rows(
     targets: list[_Target],
 ) -> torch.Tensor:
     """Rows of A for targets that read at one place (one dictionary, or the logits), from a frozen run of the
-    prompt's first ``length`` tokens: one backward pass with batched cotangents (``is_grads_batched``)."""
+    prompt's first ``length`` tokens: one backward pass with batched cotangents (``is_grads_batched``).
+
+    The result is a ``len(targets) x (src.n_columns + 1)`` buffer (the last column collects padding) that the
+    caller copies into its storage: the only per-batch allocation of row size."""
     k = targets[0].dict_index
     base = run.final if k < 0 else run.reads[k]
     grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
@@ -167,7 +181,7 @@ def _backward_rows(
         entries = torch.bmm(gradient[:, 0].transpose(0, 1).to(acc), vectors[:length].transpose(1, 2).to(acc))
         # accumulate: a cross-layer dictionary's features write at several write points, one column each
         rows.index_add_(1, columns[:length].flatten(), entries.transpose(0, 1).reshape(len(targets), -1))
-    return rows[:, :-1]
+    return rows
 
 
 class _RowComputer:
@@ -184,9 +198,12 @@ class _RowComputer:
         self.sources = _source_vectors(model, tr, src)
         self.clock = {"forward": 0.0, "backward": 0.0}
 
-    def __call__(self, targets: list[_Target]) -> torch.Tensor:
-        device = self.tr.embedding.device
-        rows = torch.zeros(len(targets), self.src.n_columns, dtype=row_dtype(self.tr.embedding.dtype), device=device)
+    def __call__(self, targets: list[_Target], out: torch.Tensor, slots: Sequence[int]) -> None:
+        """Compute the rows of ``targets`` and write target ``i``'s row into ``out[slots[i], :n_columns]``.
+
+        ``out`` is the rows' final storage (the adjacency itself for a full graph): every row is written there
+        once, from a buffer of at most ``batch_size`` rows."""
+        n_columns = self.src.n_columns
         for bucket in self._buckets(targets):
             length = max(targets[i].position for i in bucket) + 1
             tick = time.perf_counter()
@@ -199,11 +216,11 @@ class _RowComputer:
             for indices in by_dict.values():
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start : start + self.batch_size]
-                    chosen = [targets[i] for i in chunk]
-                    rows[chunk] = _backward_rows(self.model, run, length, self.src, self.sources, chosen)
+                    rows = _backward_rows(self.model, run, length, self.src, self.sources, [targets[i] for i in chunk])
+                    where = torch.tensor([slots[i] for i in chunk], dtype=torch.long, device=out.device)
+                    out[where, :n_columns] = rows[:, :n_columns].to(out.device, out.dtype)
                     self.bar.update(len(chunk))
             self.clock["backward"] += time.perf_counter() - tick
-        return rows
 
     def _buckets(self, targets: list[_Target]) -> list[list[int]]:
         """Consecutive positions, closed when some dictionary has ``batch_size`` targets in the bucket."""
@@ -267,17 +284,22 @@ def attribute(
         k = int(src.dict_index[i])
         return _Target(k, int(src.position[i]), model.dictionaries[k].encoder[:, int(src.feature[i])])
 
-    logit_rows = rows_for(logit_targets)
+    exploration: dict[str, float] = {}
     if limit == src.n_features:
-        feature_rows = rows_for([feature_target(i) for i in range(src.n_features)])
+        # node order = the raw column order (features, errors, embeddings) then logits: every row is written
+        # straight into the adjacency, the only nodes x nodes tensor
+        n = src.n_columns + len(logit_targets)
+        adjacency = torch.zeros(n, n, dtype=torch.float32, device=tr.embedding.device)
+        rows_for(logit_targets, adjacency, range(src.n_columns, n))
+        rows_for([feature_target(i) for i in range(src.n_features)], adjacency, range(src.n_features))
         selected = list(range(src.n_features))
     else:
-        selected, feature_rows = _explore_by_influence(
-            src, logit_rows, logit_probs, limit, batch_size, feature_target, rows_for
+        selected, adjacency = _explore_by_influence(
+            model, src, logit_targets, logit_probs, limit, batch_size, feature_target, rows_for, exploration
         )
     bar.close()
     rows_done = time.perf_counter()
-    graph = _assemble(model, tr, src, selected, feature_rows, logit_rows, logit_ids, logit_probs, prompt)
+    graph = _assemble(model, tr, src, selected, adjacency.cpu(), logit_ids, logit_probs, prompt)
     graph.metadata.update(
         {
             "settings": {
@@ -294,6 +316,7 @@ def attribute(
             "timing": {
                 "trace": traced - started,
                 **{f"rows_{phase}": seconds for phase, seconds in rows_for.clock.items()},
+                **exploration,
                 "rows_total": rows_done - traced,
                 "assemble": time.perf_counter() - rows_done,
             },
@@ -302,44 +325,121 @@ def attribute(
     return graph
 
 
+_CHUNK_ELEMENTS = 1 << 24  # rows are swept in chunks of about this many entries (64 MB in float32)
+
+
+def _chunks(n_rows: int, n_columns: int) -> list[tuple[int, int]]:
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_columns))
+    return [(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def _abs_row_sums(rows: torch.Tensor) -> torch.Tensor:
+    """``sum_s |rows[t, s]|`` per row, a chunk at a time (no copy of ``rows``)."""
+    out = torch.empty(rows.shape[0], dtype=rows.dtype, device=rows.device)
+    for start, stop in _chunks(*rows.shape):
+        out[start:stop] = rows[start:stop].abs().sum(1)
+    return out
+
+
 def _explore_by_influence(
+    model: ReplacementModel,
     src: _Sources,
-    logit_rows: torch.Tensor,
+    logit_targets: list[_Target],
     logit_probs: torch.Tensor,
     limit: int,
     batch: int,
     feature_target: Callable[[int], _Target],
-    rows_for: Callable[[list[_Target]], torch.Tensor],
+    rows_for: _RowComputer,
+    clock: dict[str, float],
+    growth: float = 2.0,
 ) -> tuple[list[int], torch.Tensor]:
-    """Give rows to the ``limit`` features with the most estimated influence on the logits, a batch at a time.
+    """Give rows to the ``limit`` features with the most estimated influence on the logits; return them (in
+    graph order) and the adjacency.
 
     The estimate is the influence of pruning (rows normalised by all their sources) through the rows computed so
-    far. Only computed rows are stored, so memory is ``limit x columns``, never ``features x columns``.
+    far. It is re-estimated on a geometric schedule: after the logit rows, after ``batch`` feature rows, then
+    each time the number of computed rows has grown by ``growth`` (so about ``log2(limit / batch)`` estimates,
+    not one per batch). Each step's features are computed together, so the row computer cuts them into full
+    position buckets.
+
+    Memory: the computed rows, ``(n_logits + limit) x columns`` float32 (``columns`` = active features + errors +
+    embeddings), plus the final ``nodes x nodes`` adjacency they are folded into (``nodes`` = limit + errors +
+    embeddings + logits), plus chunks of about 64 MB; never ``features x columns``.
     """
-    n = src.n_features
-    device, dtype = logit_rows.device, logit_rows.dtype
-    rows = torch.zeros(limit, src.n_columns, dtype=dtype, device=device)
+    n, n_logits = src.n_features, len(logit_targets)
+    device = rows_for.tr.embedding.device
+    rows = torch.zeros(n_logits + limit, src.n_columns, dtype=torch.float32, device=device)
+    totals = torch.zeros(n_logits + limit, dtype=torch.float32, device=device)
+    rows_for(logit_targets, rows, range(n_logits))
+    totals[:n_logits] = _abs_row_sums(rows[:n_logits])
+    weights = logit_probs.to(device, torch.float32) / totals[:n_logits].clamp_min(1e-30)
+    first = weights @ rows[:n_logits, :n].abs()
     order = torch.zeros(limit, dtype=torch.long, device=device)
     visited = torch.zeros(n, dtype=torch.bool, device=device)
-    first = logit_probs.to(dtype) @ (logit_rows[:, :n].abs() / logit_rows.abs().sum(1, keepdim=True).clamp_min(1e-30))
+    explored, estimating, n_estimates = rows[n_logits:], 0.0, 0
     done = 0
     while done < limit:
-        known = rows[:done, :n].abs() / rows[:done].abs().sum(1, keepdim=True).clamp_min(1e-30)
-        estimate, term = first.clone(), first
-        for _ in range(src.n_dicts + 1):  # the graph is a DAG as deep as the dictionaries
-            term = term[order[:done]] @ known
-            if not bool(term.any()):
-                break
-            estimate += term
+        tick = time.perf_counter()
+        estimate = first.clone()
+        if done:
+            n_estimates += 1
+            term = first
+            for _ in range(src.n_dicts + 1):  # the graph is a DAG as deep as the dictionaries
+                weights = term[order[:done]] / totals[n_logits : n_logits + done].clamp_min(1e-30)
+                if not bool(weights.any()):
+                    break
+                term = torch.zeros_like(first)
+                for start, stop in _chunks(done, n):
+                    term += weights[start:stop] @ explored[start:stop, :n].abs()
+                estimate += term
         estimate[visited] = -1.0
-        take = min(batch, limit - done)
+        take = min(max(batch, int(done * (growth - 1.0))), limit - done)
         chosen = torch.topk(estimate, take).indices
-        rows[done : done + take] = rows_for([feature_target(int(i)) for i in chosen])
+        estimating += time.perf_counter() - tick
+        rows_for([feature_target(int(i)) for i in chosen], rows, range(n_logits + done, n_logits + done + take))
+        totals[n_logits + done : n_logits + done + take] = _abs_row_sums(explored[done : done + take])
         order[done : done + take] = chosen
         visited[chosen] = True
         done += take
+    tick = time.perf_counter()
+    selected, adjacency = _fold_unexplored(model, src, rows, n_logits, order)
+    clock.update({"explore_estimates": estimating, "n_estimates": n_estimates, "fold": time.perf_counter() - tick})
+    return selected, adjacency
+
+
+def _fold_unexplored(
+    model: ReplacementModel, src: _Sources, rows: torch.Tensor, n_logits: int, order: torch.Tensor
+) -> tuple[list[int], torch.Tensor]:
+    """The adjacency of a capped graph from its computed rows (logits first, then features in ``order``).
+
+    Columns of explored features keep their own node; an unexplored feature's column is added to the error node
+    of its dictionary's first write point at its position, so every row still sums to its pre-activation. One
+    ``index_add_`` per chunk of rows maps all raw columns to their node at once."""
+    n_pos, n_writes, n_features = src.n_positions, src.n_writes, src.n_features
+    device = rows.device
     ranked = torch.argsort(order)  # graph order (dictionary, position, feature), not exploration order
-    return order[ranked].tolist(), rows[ranked]
+    selected = order[ranked]
+    n_sel = len(selected)
+    n = n_sel + (n_writes + 1) * n_pos + n_logits
+    first_write = torch.tensor(
+        [min(w for w, p in enumerate(model.write_points) if p.dictionary == k) for k in range(src.n_dicts)],
+        dtype=torch.long,
+        device=device,
+    )
+    node_of = torch.empty(src.n_columns, dtype=torch.long, device=device)
+    node_of[:n_features] = n_sel + first_write[src.dict_index.to(device)] * n_pos + src.position.to(device)
+    node_of[selected] = torch.arange(n_sel, device=device)
+    node_of[n_features:] = torch.arange(n_sel, n_sel + (n_writes + 1) * n_pos, device=device)
+    # row r of ``rows`` becomes node ``node_row[r]``: logits last, features by their rank in graph order
+    node_row = torch.empty(len(rows), dtype=torch.long, device=device)
+    node_row[:n_logits] = torch.arange(n - n_logits, n, device=device)
+    node_row[n_logits + ranked] = torch.arange(n_sel, device=device)
+    adjacency = torch.zeros(n, n, dtype=torch.float32, device=device)
+    for start, stop in _chunks(len(rows), src.n_columns):
+        block = torch.zeros(stop - start, n, dtype=torch.float32, device=device)
+        block.index_add_(1, node_of, rows[start:stop])
+        adjacency[node_row[start:stop]] = block
+    return selected.tolist(), adjacency
 
 
 def _assemble(
@@ -347,37 +447,14 @@ def _assemble(
     tr: Trace,
     src: _Sources,
     selected: list[int],
-    feature_rows: torch.Tensor,  # one per selected feature, in the same order
-    logit_rows: torch.Tensor,
+    adjacency: torch.Tensor,  # nodes x nodes, float32: selected features, errors, embeddings, logits
     logit_ids: torch.Tensor,
     logit_probs: torch.Tensor,
     prompt: Prompt,
 ) -> AttributionGraph:
-    """Lay out nodes (features, errors, embeddings, logits) and the square adjacency matrix."""
+    """Lay out the nodes (features, errors, embeddings, logits) of the square adjacency matrix."""
     strings = token_strings(model, tr.tokens)
-    n_pos, n_writes = src.n_positions, src.n_writes
-    sel = torch.tensor(selected, dtype=torch.long, device=feature_rows.device)
-    unselected = torch.ones(src.n_features, dtype=torch.bool, device=feature_rows.device)
-    unselected[sel] = False
-    # columns: selected features, errors (+ folded unselected features), embeddings
-    raw_rows = torch.cat([feature_rows, logit_rows])
-    error_block = raw_rows[:, src.n_features : src.error_column(n_writes, 0)].clone()
-    if unselected.any():  # into the error node of the dictionary's first write point at its position
-        first_write = torch.tensor(
-            [min(w for w, p in enumerate(model.write_points) if p.dictionary == k) for k in range(src.n_dicts)],
-            device=src.dict_index.device,
-        )
-        cols = torch.nonzero(unselected).flatten()
-        fold = first_write[src.dict_index[cols]] * n_pos + src.position[cols]
-        error_block.index_add_(1, fold.to(error_block.device), raw_rows[:, cols])
-    source_block = torch.cat(
-        [raw_rows[:, sel], error_block, raw_rows[:, src.embedding_column(0) : src.embedding_column(n_pos)]], dim=1
-    )
-    n_sel, n_logits = len(selected), len(logit_ids)
-    n = n_sel + n_writes * n_pos + n_pos + n_logits
-    adjacency = torch.zeros(n, n, dtype=torch.float32)
-    adjacency[:n_sel, : source_block.shape[1]] = source_block[:n_sel].float().cpu()
-    adjacency[n - n_logits :, : source_block.shape[1]] = source_block[n_sel:].float().cpu()
+    n_pos = src.n_positions
 
     nodes: list[Node] = []
     for i in selected:

@@ -5,11 +5,29 @@ probabilities ``w``: ``I = w^T (Â + Â^2 + ...)``. The graph is a DAG, so the s
 ``depth`` terms. The scores are the Circuit Tracing paper's: the *replacement score* is the share of end-to-end
 influence that starts at embeddings rather than at errors; the *completeness score* is the influence-weighted
 share of each node's inputs that comes from non-error nodes.
+
+Two pruning rules, chosen by ``prune(..., rule=...)``:
+
+- ``"babelgraph"`` (the default): the node threshold is a share of the influence of the *prunable* nodes
+  (features and errors). Embeddings and logits are always kept, so they are left out of that total: the
+  threshold says how much of the features' and errors' influence the pruned graph keeps.
+- ``"circuit-tracer"``: circuit-tracer 0.5.0's ``prune_graph`` rule, reproduced exactly (same node set on the
+  same adjacency): the node threshold is a share of the influence of *every* node, the token (embedding) nodes
+  counted, and the cut is a score (every node scoring at least the score where the cumulative share reaches the
+  threshold is kept, ties included); likewise for edges. Because embeddings hold much of the influence, the same
+  threshold keeps fewer features than the default rule (about half as many on a random 128-token graph). Use it
+  to compare with circuit-tracer or Neuronpedia graphs. Note that circuit-tracer's token nodes are the token
+  embedding alone where babelgraph's are the whole residual stream entering block 0, so the two tools' graphs
+  differ in those columns even before pruning.
+
+Both rules then drop edges outside ``edge_threshold`` of the edge influence and, to a fixed point, feature and
+error nodes left without an outgoing edge and feature nodes left without an incoming one.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import torch
 
@@ -79,26 +97,56 @@ def graph_scores(graph: AttributionGraph, row_totals: torch.Tensor | None = None
 
 
 def _smallest_set_holding(scores: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Mask of the fewest entries whose scores add up to ``fraction`` of the total."""
+    """Mask of the fewest entries whose scores add up to ``fraction`` of the total (only positive entries are
+    sorted, so an edge mask costs memory in the edges that have a score, not in nodes x nodes)."""
     flat = scores.flatten()
-    total = flat.sum()
     mask = torch.zeros_like(flat, dtype=torch.bool)
-    if total <= 0:
+    positive = torch.nonzero(flat > 0).flatten()
+    if len(positive) == 0:
         return mask.view_as(scores)
-    values, order = flat.sort(descending=True)
-    cumulative = values.cumsum(0) / total
+    values, order = flat[positive].sort(descending=True)
+    cumulative = values.cumsum(0) / values.sum()
     n_keep = int((cumulative < fraction).sum().item()) + 1
-    mask[order[: min(n_keep, len(flat))]] = True
-    return mask.view_as(scores) & (scores > 0)
+    mask[positive[order[: min(n_keep, len(positive))]]] = True
+    return mask.view_as(scores)
 
 
-def prune(graph: AttributionGraph, node_threshold: float = 0.8, edge_threshold: float = 0.98) -> AttributionGraph:
+def _at_least_threshold_score(scores: torch.Tensor, fraction: float) -> torch.Tensor:
+    """circuit-tracer's ``find_threshold``: keep every entry scoring at least the score at which the cumulative
+    share of the sorted scores reaches ``fraction`` (ties kept; zeros too when that score is zero)."""
+    flat = scores.flatten()
+    positive = flat[flat > 0]  # zeros only matter when the cut falls on them: then everything is kept
+    if len(positive) == 0:
+        return torch.ones_like(scores, dtype=torch.bool)
+    values = positive.sort(descending=True).values
+    cumulative = values.cumsum(0) / values.sum()
+    index = int(torch.searchsorted(cumulative, torch.tensor([fraction], dtype=cumulative.dtype)).item())
+    if index >= len(values):  # past the positive scores (fraction 1 with round-off): the cut is the zeros
+        return scores >= 0 if len(positive) < len(flat) else scores >= values[-1]
+    return scores >= values[index]
+
+
+PruneRule = Literal["babelgraph", "circuit-tracer"]
+PRUNE_RULES: tuple[str, ...] = ("babelgraph", "circuit-tracer")
+
+
+def prune(
+    graph: AttributionGraph,
+    node_threshold: float = 0.8,
+    edge_threshold: float = 0.98,
+    *,
+    rule: PruneRule = "babelgraph",
+) -> AttributionGraph:
     """The readable core of a graph: nodes holding ``node_threshold`` of the influence, edges holding
     ``edge_threshold`` of the edge influence, then nodes left without edges dropped, to a fixed point.
 
-    Embeddings and logits are always kept. The result is an ``AttributionGraph`` whose nodes carry their
-    ``influence`` and whose metadata holds the scores of the unpruned and the pruned graph.
+    Embeddings and logits are always kept. ``rule`` says whose threshold rule (module docstring): babelgraph's
+    (the share of the features' and errors' influence) or circuit-tracer's (the share of every node's influence,
+    the embeddings counted). The result is an ``AttributionGraph`` whose nodes carry their ``influence`` and
+    whose metadata holds the rule and the scores of the unpruned and the pruned graph.
     """
+    if rule not in PRUNE_RULES:
+        raise BabelgraphError(f"unknown pruning rule {rule!r}: choose one of {', '.join(PRUNE_RULES)}")
     for name, value in (("node_threshold", node_threshold), ("edge_threshold", edge_threshold)):
         if not 0.0 < value <= 1.0:
             raise BabelgraphError(f"{name} must lie in (0, 1], got {value}")
@@ -111,26 +159,46 @@ def prune(graph: AttributionGraph, node_threshold: float = 0.8, edge_threshold: 
     seed = logit_seed(graph)
     row_totals = adjacency.abs().sum(1)
 
-    node_influence = influence(normalize_rows(adjacency), seed)
-    node_mask = _smallest_set_holding(node_influence * ~always, node_threshold) | always
+    normalized = normalize_rows(adjacency, row_totals)
+    node_influence = influence(normalized, seed)
+    if rule == "circuit-tracer":
+        node_mask = _at_least_threshold_score(node_influence, node_threshold) | always
+    else:
+        node_mask = _smallest_set_holding(node_influence * ~always, node_threshold) | always
 
-    pruned = adjacency * node_mask[:, None] * node_mask[None, :]
-    normalized = normalize_rows(pruned)
+    # the pruned graph's normalised rows, in the same buffer: |A| of kept nodes over their kept inputs
+    torch.abs(adjacency, out=normalized).mul_(node_mask[:, None] & node_mask[None, :])
+    normalized.div_(normalized.sum(1).clamp_min(1e-30)[:, None])
     kept_influence = influence(normalized, seed)
-    edge_scores = normalized * (kept_influence + seed)[:, None]
-    edge_mask = _smallest_set_holding(edge_scores, edge_threshold)
+    edge_scores = normalized.mul_((kept_influence + seed)[:, None])
+    if rule == "circuit-tracer":
+        edge_mask = _at_least_threshold_score(edge_scores, edge_threshold)
+    else:
+        edge_mask = _smallest_set_holding(edge_scores, edge_threshold)
+    del normalized, edge_scores
 
-    while True:  # drop nodes left without edges until nothing changes
-        edge_mask &= node_mask[:, None] & node_mask[None, :]
-        feeds_something = edge_mask.any(dim=0) | is_logit
-        is_fed = edge_mask.any(dim=1) | ~has_inputs
-        new_mask = (node_mask & feeds_something & is_fed) | always
-        if bool((new_mask == node_mask).all()):
-            break
-        node_mask = new_mask
+    if rule == "circuit-tracer":  # its loop, literally: the first pass reads edges to and from dropped nodes
+        prunable, features = ~always, torch.tensor([k == "feature" for k in kinds])
+        while True:
+            old_mask = node_mask.clone()
+            node_mask[prunable] &= edge_mask[:, prunable].any(0)
+            node_mask[features] &= edge_mask[features].any(1)
+            if bool((node_mask == old_mask).all()):
+                break
+            edge_mask[~node_mask] = False
+            edge_mask[:, ~node_mask] = False
+    else:
+        while True:  # drop nodes left without edges until nothing changes
+            edge_mask &= node_mask[:, None] & node_mask[None, :]
+            feeds_something = edge_mask.any(dim=0) | is_logit
+            is_fed = edge_mask.any(dim=1) | ~has_inputs
+            new_mask = (node_mask & feeds_something & is_fed) | always
+            if bool((new_mask == node_mask).all()):
+                break
+            node_mask = new_mask
 
     keep = torch.nonzero(node_mask).flatten().tolist()
-    result = graph.subgraph(keep, edge_mask.to(graph.adjacency.dtype))
+    result = graph.subgraph(keep, edge_mask)
     full_influence = node_influence.tolist()
     result.nodes = [replace(node, influence=full_influence[i]) for i, node in zip(keep, result.nodes)]
     unpruned_scores = graph.metadata.get("scores", {}).get("unpruned") or graph_scores(graph)
@@ -139,6 +207,7 @@ def prune(graph: AttributionGraph, node_threshold: float = 0.8, edge_threshold: 
         **graph.metadata,
         "pruned": True,
         "pruning": {
+            "rule": rule,
             "node_threshold": node_threshold,
             "edge_threshold": edge_threshold,
             "unpruned_nodes": n,
