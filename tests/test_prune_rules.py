@@ -1,9 +1,11 @@
 """``prune(..., rule="circuit-tracer")`` reproduces circuit-tracer 0.5.0's pruned set on shared graphs.
 
-The reference below is an independent transcription of circuit-tracer 0.5.0's ``circuit_tracer/graph.py``
-(``normalize_matrix``, ``compute_influence``, ``find_threshold``, ``prune_graph``), kept as close to its source as
-the graph layout allows: circuit-tracer orders nodes features, errors, tokens, logits, which is babelgraph's order
-(embeddings in the token nodes' place), so its index arithmetic applies unchanged.
+The reference below implements circuit-tracer's published rule independently (written for this test from its
+description, not from babelgraph's pruning code): node influence is seeded with the logit probabilities and
+*includes* the token nodes when the node threshold is found; token and logit nodes are always kept; edges are scored
+on the node-pruned graph; then feature and error nodes without an outgoing edge, and features without an incoming
+one, are dropped to a fixed point. circuit-tracer orders nodes features, errors, tokens, logits, which is
+babelgraph's order (embeddings in the token nodes' place).
 """
 
 from __future__ import annotations
@@ -17,61 +19,51 @@ from babelgraph import AttributionGraph, Node
 from babelgraph.errors import BabelgraphError
 
 
-# ---- circuit-tracer 0.5.0, graph.py, transcribed --------------------------------------------------------------
-def ct_normalize_matrix(matrix):
-    normalized = matrix.abs()
-    return normalized / normalized.sum(dim=1, keepdim=True).clamp(min=1e-10)
+# ---- the reference rule -----------------------------------------------------------------------------------------
+def _rows_normalised(matrix: torch.Tensor) -> torch.Tensor:
+    weights = matrix.abs()
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-10)
 
 
-def ct_compute_influence(a, logit_weights, max_iter=1000):
-    current_influence = logit_weights @ a
-    influence = current_influence
-    iterations = 0
-    while current_influence.any():
-        assert iterations < max_iter
-        current_influence = current_influence @ a
-        influence += current_influence
-        iterations += 1
-    return influence
+def _influence(transition: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """seed @ (T + T^2 + ...): the walk ends because the graph is a DAG."""
+    total, step = torch.zeros_like(seed), seed @ transition
+    for _ in range(transition.shape[0] + 1):
+        if not bool(step.any()):
+            return total
+        total, step = total + step, step @ transition
+    raise AssertionError("not a DAG")
 
 
-def ct_compute_edge_influence(pruned_matrix, logit_weights):
-    normalized_pruned = ct_normalize_matrix(pruned_matrix)
-    pruned_influence = ct_compute_influence(normalized_pruned, logit_weights)
-    pruned_influence += logit_weights
-    return normalized_pruned * pruned_influence[:, None]
-
-
-def ct_find_threshold(scores, threshold):
-    sorted_scores = torch.sort(scores, descending=True).values
-    cumulative_score = torch.cumsum(sorted_scores, dim=0) / torch.sum(sorted_scores)
-    threshold_index = int(torch.searchsorted(cumulative_score, threshold).item())
-    threshold_index = min(threshold_index, len(cumulative_score) - 1)
-    return sorted_scores[threshold_index]
+def _cut(scores: torch.Tensor, share: float) -> torch.Tensor:
+    """The score of the first item (largest first) at which the running share of the total reaches ``share``."""
+    ordered = scores.sort(descending=True).values
+    running = ordered.cumsum(0) / ordered.sum()
+    reached = torch.nonzero(running >= share).flatten()
+    return ordered[int(reached[0]) if len(reached) else len(ordered) - 1]
 
 
 def ct_prune_graph(adjacency, logit_probabilities, n_tokens, n_features, node_threshold, edge_threshold):
-    n_logits = len(logit_probabilities)
-    logit_weights = torch.zeros(adjacency.shape[0], dtype=adjacency.dtype)
-    logit_weights[-n_logits:] = logit_probabilities
-    node_influence = ct_compute_influence(ct_normalize_matrix(adjacency), logit_weights)
-    node_mask = node_influence >= ct_find_threshold(node_influence, node_threshold)
-    node_mask[-n_logits - n_tokens :] = True
-    pruned_matrix = adjacency.clone()
-    pruned_matrix[~node_mask] = 0
-    pruned_matrix[:, ~node_mask] = 0
-    edge_scores = ct_compute_edge_influence(pruned_matrix, logit_weights)
-    edge_mask = edge_scores >= ct_find_threshold(edge_scores.flatten(), edge_threshold)
-    old_node_mask = node_mask.clone()
-    node_mask[: -n_logits - n_tokens] &= edge_mask[:, : -n_logits - n_tokens].any(0)
-    node_mask[:n_features] &= edge_mask[:n_features].any(1)
-    while not torch.all(node_mask == old_node_mask):
-        old_node_mask[:] = node_mask
-        edge_mask[~node_mask] = False
-        edge_mask[:, ~node_mask] = False
-        node_mask[: -n_logits - n_tokens] &= edge_mask[:, : -n_logits - n_tokens].any(0)
-        node_mask[:n_features] &= edge_mask[:n_features].any(1)
-    return node_mask, edge_mask
+    n, n_logits = adjacency.shape[0], len(logit_probabilities)
+    fixed = torch.zeros(n, dtype=torch.bool)  # token and logit nodes: always kept
+    fixed[n - n_logits - n_tokens :] = True
+    seed = torch.zeros(n, dtype=adjacency.dtype)
+    seed[n - n_logits :] = logit_probabilities
+    node_influence = _influence(_rows_normalised(adjacency), seed)
+    node_mask = (node_influence >= _cut(node_influence, node_threshold)) | fixed
+    kept = adjacency * node_mask[:, None] * node_mask[None, :]
+    transition = _rows_normalised(kept)
+    edge_scores = transition * (_influence(transition, seed) + seed)[:, None]
+    edge_mask = edge_scores >= _cut(edge_scores.flatten(), edge_threshold)
+    is_feature = torch.arange(n) < n_features
+    while True:
+        edge_mask &= node_mask[:, None] & node_mask[None, :]
+        has_out = edge_mask.any(0)  # a source of some kept edge
+        has_in = edge_mask.any(1)
+        new = node_mask & (fixed | has_out) & (~is_feature | has_in)
+        if torch.equal(new, node_mask):
+            return node_mask, edge_mask
+        node_mask = new
 
 
 # ---- shared graphs --------------------------------------------------------------------------------------------
