@@ -109,7 +109,7 @@ def test_comparison_graph_exports_tags_in_every_format(two_graphs, tmp_path):
     assert {d["tag"] for _, d in gexf.nodes(data=True)} == {"unclear", ""}
     assert len(json.loads(paths["json"].read_text(encoding="utf-8"))["nodes"]) == len(graph.nodes)
     page = paths["html"].read_text(encoding="utf-8")
-    assert "unclear feature" in page and "activation fr" in page
+    assert "unclear" in page and "no controls" in page and "no control prompts in en, fr" in page
 
 
 # ---- end to end on the demo model -----------------------------------------------------------------------------
