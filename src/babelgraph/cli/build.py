@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     attributed = time.perf_counter()
-    pruned = bg.prune(graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold)
+    pruned = bg.prune(
+        graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold, rule=args.prune_rule
+    )
     if not args.no_labels and model.tokenizer is not None:
         from babelgraph.languages.labels import label_features
 

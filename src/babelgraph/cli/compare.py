@@ -243,6 +243,7 @@ def batch_settings(
         n_controls=args.n_controls,
         seed=args.seed,
         max_feature_nodes=args.max_feature_nodes,
+        prune_rule=args.prune_rule,
         statistics=not args.no_statistics,
         formats=tuple(formats),
         controls=controls,

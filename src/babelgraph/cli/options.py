@@ -116,6 +116,12 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-threshold", type=probability, default=0.8, help="share of node influence kept")
     parser.add_argument("--edge-threshold", type=probability, default=0.98, help="share of edge influence kept")
     parser.add_argument("--max-feature-nodes", type=positive, default=None, help="explore at most N features")
+    parser.add_argument(
+        "--prune-rule",
+        choices=["babelgraph", "circuit-tracer"],
+        default="babelgraph",
+        help="babelgraph's (default) or circuit-tracer's node rule (token nodes counted); docs/benchmarks.md",
+    )
 
 
 def add_out_argument(parser: argparse.ArgumentParser, default: str | None = DEFAULT_OUT, what: str = "output") -> None:

@@ -171,6 +171,7 @@ class BatchSettings:
     n_controls: int = 16
     seed: int = 0
     max_feature_nodes: int | None = None
+    prune_rule: str = "babelgraph"
     statistics: bool = True
     formats: tuple[str, ...] = ("html", "graphml", "gexf", "json")
     controls: dict[str, list[str]] | None = None  # ``--controls``: for jobs that bring none of their own
@@ -187,6 +188,7 @@ class BatchSettings:
             "n_controls": self.n_controls,
             "seed": self.seed,
             "max_feature_nodes": self.max_feature_nodes,
+            **({"prune_rule": self.prune_rule} if self.prune_rule != "babelgraph" else {}),  # old keys stay valid
             "statistics": self.statistics,
             "formats": list(self.formats),
             "controls": self.job_controls(job),
@@ -241,6 +243,7 @@ def run_job(
             rule=rule,
             node_threshold=settings.node_threshold,
             edge_threshold=settings.edge_threshold,
+            prune_rule=settings.prune_rule,
             max_feature_nodes=settings.max_feature_nodes,
             statistics=settings.statistics,
             progress=progress,

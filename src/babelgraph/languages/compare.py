@@ -139,6 +139,7 @@ def compare(
     node_threshold: float = 0.8,
     edge_threshold: float = 0.98,
     max_feature_nodes: int | None = None,
+    prune_rule: str = "babelgraph",
     statistics: bool = True,
     reference_texts: Mapping[str, Sequence[str]] | None = None,
     progress: bool = True,
@@ -181,7 +182,7 @@ def compare(
         graph = attribute(
             model, prompts[lang], max_feature_nodes=max_feature_nodes, progress=False, traced=traces[lang]
         )
-        graphs[lang] = prune(graph, node_threshold=node_threshold, edge_threshold=edge_threshold)
+        graphs[lang] = prune(graph, node_threshold=node_threshold, edge_threshold=edge_threshold, rule=prune_rule)
         graphs[lang].metadata["language"] = lang
     control_maxima = {lang: prompt_maxima(model, controls[lang]) if controls[lang] else None for lang in prompts}
 
@@ -215,6 +216,7 @@ def compare(
         "n_controls": {lang: len(c) for lang, c in controls.items()},
         "seed": seed,
         "max_feature_nodes": max_feature_nodes,
+        "prune_rule": prune_rule,
     }
     graph = comparison_graph(graphs, features)
     comparison = Comparison(prompts, graphs, features, graph, rule, settings, notes, controls)
