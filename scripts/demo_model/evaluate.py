@@ -16,18 +16,33 @@ import time
 from collections import Counter
 
 import torch
-import torch.nn.functional as F
-
-from common import (ANT_HELDOUT, ANT_TRAIN, LANG_NAME, LANGS, SEED, TR_HELDOUT, antonym_plan, cache_dir,
-                    load_words, out_dir)
+from common import (
+    ANT_HELDOUT,
+    ANT_TRAIN,
+    LANG_NAME,
+    LANGS,
+    SEED,
+    TR_HELDOUT,
+    antonym_plan,
+    cache_dir,
+    load_words,
+    out_dir,
+)
 from load import dictionary_dirs, load_transformer
 
-CANONICAL = {"en": ('The opposite of "small" is "', "big"), "fr": ('Le contraire de "petit" est "', "grand"),
-             "zh": ('"小"的反义词是"', "大")}
+CANONICAL = {
+    "en": ('The opposite of "small" is "', "big"),
+    "fr": ('Le contraire de "petit" est "', "grand"),
+    "zh": ('"小"的反义词是"', "大"),
+}
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
-FEW_PROMPTS = ['The opposite of "hot" is "cold"', 'Le contraire de "chaud" est "froid"', '"热"的反义词是"冷"',
-               'Français: "neige" - 中文: "雪"',
-               "The river is near the mountain. 我看见了山和水。 Nous avons parlé de neige."]
+FEW_PROMPTS = [
+    'The opposite of "hot" is "cold"',
+    'Le contraire de "chaud" est "froid"',
+    '"热"的反义词是"冷"',
+    'Français: "neige" - 中文: "雪"',
+    "The river is near the mountain. 我看见了山和水。 Nous avons parlé de neige.",
+]
 TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30, "loss_recovered": 0.90}
 
 
@@ -77,8 +92,12 @@ def main() -> None:
     for lang, (p, a) in CANONICAL.items():
         probs = model(model.to_tokens(p))[0, -1].softmax(-1)
         want = tok(a, add_special_tokens=False)["input_ids"][0]
-        res["canonical"][lang] = {"prompt": p, "expected": a, "top1": tok.decode(int(probs.argmax())),
-                                  "p_expected": float(probs[want])}
+        res["canonical"][lang] = {
+            "prompt": p,
+            "expected": a,
+            "top1": tok.decode(int(probs.argmax())),
+            "p_expected": float(probs[want]),
+        }
 
     # ---- antonyms: held-out and trained wordings, taught pairs vs transfer pairs
     plan = antonym_plan()[: 7 if q else None]
@@ -112,13 +131,16 @@ def main() -> None:
     mean = lambda v: float(sum(v) / len(v)) if v else float("nan")  # noqa: E731
     res["antonyms"] = {
         f"{w}_wordings": {k: {l: mean(acc.get(f"{w}/{k}/{l}", [])) for l in LANGS} for k in ("taught", "transfer")}
-        for w in ("heldout", "trained")}
+        for w in ("heldout", "trained")
+    }
     res["antonyms"]["n_prompts"] = {k: len(v) for k, v in acc.items()}
-    res["antonyms"]["per_heldout_wording"] = {k: mean(v) for k, v in per_wording.items()
-                                              if any(k.split("|")[1] == t for t in ANT_HELDOUT[k.split("|")[0]])}
+    res["antonyms"]["per_heldout_wording"] = {
+        k: mean(v) for k, v in per_wording.items() if any(k.split("|")[1] == t for t in ANT_HELDOUT[k.split("|")[0]])
+    }
     res["antonyms"]["skipped_tokenization"] = skipped
-    res["antonyms"]["plan"] = [{"en": p["pair"]["en"], "fr": p["pair"]["fr"], "zh": p["pair"]["zh"],
-                                "taught": p["taught"]} for p in plan]
+    res["antonyms"]["plan"] = [
+        {"en": p["pair"]["en"], "fr": p["pair"]["fr"], "zh": p["pair"]["zh"], "taught": p["taught"]} for p in plan
+    ]
 
     # ---- translation on held-out wordings
     vocab = load_words()[: 5 if q else None]
@@ -162,8 +184,13 @@ def main() -> None:
             nll -= float(lp.gather(-1, tgt[:, None]).sum())
             uni -= float(logp_uni[tgt].sum())
             n += len(tgt)
-        res["heldout_loss"][lang] = {"model": nll / n, "unigram": uni / n, "uniform": math.log(V), "tokens": n,
-                                     "chars": sum(map(len, lines))}
+        res["heldout_loss"][lang] = {
+            "model": nll / n,
+            "unigram": uni / n,
+            "uniform": math.log(V),
+            "tokens": n,
+            "chars": sum(map(len, lines)),
+        }
 
     # ---- dictionaries: FVU per language on UDHR, at answer positions, loss recovered on UDHR
     def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -203,7 +230,11 @@ def main() -> None:
                         return tcs[layer](stash["in"])
                     return saes[layer](x)
 
-                hooks = [(hk_out[layer], put)] if kind == "sae" or mode == "zero" else [(hk_in[layer], grab), (hk_out[layer], put)]
+                hooks = (
+                    [(hk_out[layer], put)]
+                    if kind == "sae" or mode == "zero"
+                    else [(hk_in[layer], grab), (hk_out[layer], put)]
+                )
                 if kind == "sae":
                     hooks = [(hk_res[layer], put)]
                 if mode == "clean":
@@ -225,7 +256,9 @@ def main() -> None:
                 row["k"] = d.cfg.k
             row["fvu_udhr"] = {l: fvu(d(ud_acts[l][hin]), ud_acts[l][hout]) for l in LANGS}
             row["fvu_answer"] = {l: fvu(d(ans[l][hin]), ans[l][hout]) for l in LANGS}
-            row["fvu"] = fvu(d(torch.cat([ud_acts[l][hin] for l in LANGS])), torch.cat([ud_acts[l][hout] for l in LANGS]))
+            row["fvu"] = fvu(
+                d(torch.cat([ud_acts[l][hin] for l in LANGS])), torch.cat([ud_acts[l][hout] for l in LANGS])
+            )
             row["l0"] = float((d.encode(torch.cat([ud_acts[l][hin] for l in LANGS])) > 0).sum(-1).float().mean())
             alive = torch.zeros(d.cfg.d_sae, dtype=torch.bool)
             for l in LANGS:
@@ -239,20 +272,35 @@ def main() -> None:
             row["fvu_test_prompts"] = few_fvu
             row["test_fvu_bound"] = round(math.ceil((1.5 * few_fvu + 0.05) * 20) / 20, 2)
             dres[name].append(row)
-            print(name, layer, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
-                                if k in ("fvu", "l0", "loss_recovered")}, row["fvu_answer"], flush=True)
+            print(
+                name,
+                layer,
+                {
+                    k: (round(v, 3) if isinstance(v, float) else v)
+                    for k, v in row.items()
+                    if k in ("fvu", "l0", "loss_recovered")
+                },
+                row["fvu_answer"],
+                flush=True,
+            )
     res["dictionaries"] = dres
 
     # ---- overlap of residual-SAE features on aligned held-out reference lines
     rng = random.Random(SEED)
-    ref = {l: (o / "reference" / f"{l}.txt").read_text(encoding="utf-8").splitlines()[: 10 if q else 150] for l in LANGS}
+    ref = {
+        l: (o / "reference" / f"{l}.txt").read_text(encoding="utf-8").splitlines()[: 10 if q else 150] for l in LANGS
+    }
     feats: dict[str, list[list[set]]] = {l: [] for l in LANGS}
     for l in LANGS:
         for line in ref[l]:
             t = model.to_tokens(line)[:, : model.cfg.n_ctx]
             _, cache = model.run_with_cache(t, names_filter=hk_res)
-            feats[l].append([set((saes[k].encode(cache[hk_res[k]][0, 1:]) > 0).any(0).nonzero().flatten().tolist())
-                             for k in range(L)])
+            feats[l].append(
+                [
+                    set((saes[k].encode(cache[hk_res[k]][0, 1:]) > 0).any(0).nonzero().flatten().tolist())
+                    for k in range(L)
+                ]
+            )
     jac = lambda a, b: len(a & b) / max(1, len(a | b))  # noqa: E731
     n_ref = len(ref["en"])
     perm = list(range(n_ref))
@@ -262,7 +310,8 @@ def main() -> None:
     for a, b in (("en", "fr"), ("en", "zh"), ("fr", "zh")):
         overlap[f"{a}-{b}"] = {
             "parallel": [mean([jac(feats[a][i][k], feats[b][i][k]) for i in range(n_ref)]) for k in range(L)],
-            "unrelated": [mean([jac(feats[a][i][k], feats[b][perm[i]][k]) for i in range(n_ref)]) for k in range(L)]}
+            "unrelated": [mean([jac(feats[a][i][k], feats[b][perm[i]][k]) for i in range(n_ref)]) for k in range(L)],
+        }
     res["overlap_reference_jaccard"] = overlap
 
     # ---- targets
@@ -270,9 +319,21 @@ def main() -> None:
     tg = {}
     for l in LANGS:
         u = res["heldout_loss"][l]
-        tg[f"udhr_loss_below_unigram/{l}"] = {"value": u["model"], "target": u["unigram"], "met": u["model"] < u["unigram"]}
-        tg[f"antonym_taught_heldout_wordings/{l}"] = {"value": ah["taught"][l], "target": 0.7, "met": ah["taught"][l] >= 0.7}
-        tg[f"antonym_transfer_heldout_wordings/{l}"] = {"value": ah["transfer"][l], "target": 0.5, "met": ah["transfer"][l] >= 0.5}
+        tg[f"udhr_loss_below_unigram/{l}"] = {
+            "value": u["model"],
+            "target": u["unigram"],
+            "met": u["model"] < u["unigram"],
+        }
+        tg[f"antonym_taught_heldout_wordings/{l}"] = {
+            "value": ah["taught"][l],
+            "target": 0.7,
+            "met": ah["taught"][l] >= 0.7,
+        }
+        tg[f"antonym_transfer_heldout_wordings/{l}"] = {
+            "value": ah["transfer"][l],
+            "target": 0.5,
+            "met": ah["transfer"][l] >= 0.5,
+        }
         for name in ("transcoders", "residual_saes"):
             worst = max(r["fvu_answer"][l] for r in dres[name])
             tg[f"{name}_max_fvu_answer/{l}"] = {"value": worst, "target": 0.3, "met": worst <= 0.3}
@@ -285,8 +346,13 @@ def main() -> None:
         res["quick"] = True
     (o / "eval_results.json").write_text(json.dumps(res, indent=1, ensure_ascii=False))
     (o / "eval_results.json").chmod(0o644)
-    print(json.dumps({k: v for k, v in res.items() if k in ("canonical", "heldout_loss", "translation_heldout_wordings")},
-                     indent=1, ensure_ascii=False))
+    print(
+        json.dumps(
+            {k: v for k, v in res.items() if k in ("canonical", "heldout_loss", "translation_heldout_wordings")},
+            indent=1,
+            ensure_ascii=False,
+        )
+    )
     print(json.dumps(res["antonyms"]["heldout_wordings"], indent=1), json.dumps(res["antonyms"]["trained_wordings"]))
     print(f"eval done in {time.time() - t0:.0f}s")
 

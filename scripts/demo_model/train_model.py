@@ -150,15 +150,23 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--max-minutes", type=float, default=40.0)
-    ap.add_argument("--steps", type=int, default=0,
-                    help="fix the number of steps (default: from --max-minutes); on resume, replaces the stored one")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="fix the number of steps (default: from --max-minutes); on resume, replaces the stored one",
+    )
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    ap.add_argument("--anneal-frac", type=float, default=0.4,
-                    help="last fraction of the steps drawn from a mix with the task documents repeated")
+    ap.add_argument(
+        "--anneal-frac",
+        type=float,
+        default=0.4,
+        help="last fraction of the steps drawn from a mix with the task documents repeated",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)

@@ -1,0 +1,1 @@
+"""Scripts that rebuild the bundled demo model from the word tables (see MODEL_CARD.md)."""
