@@ -78,6 +78,13 @@ def write_features_csv(comparison: Comparison, path: Path) -> Path:
     return write_text(buffer.getvalue(), path)
 
 
+def _tag_badge(tag: str) -> str:
+    """A tag as a coloured badge, with dark text on light colours so every tag stays readable."""
+    rgb = TAG_COLOURS.get(tag, (0, 0, 0))
+    text = "#000" if 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 150 else "#fff"
+    return f'<span class="bg-tag" style="background:{hex_colour(rgb)};color:{text}">{escape(tag)}</span>'
+
+
 def _asset(name: str) -> str:
     """A page asset shipped beside this module (CSS or JavaScript), read as text to inline into the page."""
     return resources.files("babelgraph.formats").joinpath("assets", name).read_text(encoding="utf-8")
@@ -129,11 +136,9 @@ def comparison_page(comparison: Comparison, overlap: bytes | None = None, overla
     head += ["monolinguality", "top contexts (reference text)"]
     rows = []
     for info in sorted(comparison.features.values(), key=lambda i: (i.layer, i.key)):
-        colour = hex_colour(TAG_COLOURS[info.tag.tag])
         contexts = info.top_contexts or {}
         cells = [
-            f'<td title="{escape(info.tag.reason)}"><span class="bg-tag" style="background:{colour}">'
-            f"{escape(info.tag.tag)}</span></td>",
+            f'<td title="{escape(info.tag.reason)}">{_tag_badge(info.tag.tag)}</td>',
             f"<td>{escape(','.join(info.tag.languages))}</td>",
             f'<td class="num" data-sort="{info.tag.margin!r}">{info.tag.margin:.2g}</td>',
             f'<td class="num">{info.layer}</td>',
@@ -165,9 +170,7 @@ def comparison_page(comparison: Comparison, overlap: bytes | None = None, overla
         cells.append(f'<td class="bg-ctx">{ctx or "-"}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     meanings = "".join(
-        f'<tr><td><span class="bg-tag" style="background:{hex_colour(TAG_COLOURS[tag])}">{escape(tag)}</span></td>'
-        f"<td>{escape(meaning)}</td></tr>"
-        for tag, meaning in TAG_MEANINGS.items()
+        f"<tr><td>{_tag_badge(tag)}</td><td>{escape(meaning)}</td></tr>" for tag, meaning in TAG_MEANINGS.items()
     )
     sweep = comparison.robustness()
     sweep_rows = "".join(
