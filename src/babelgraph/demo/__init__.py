@@ -17,15 +17,18 @@ DEMO_DIR: Path = Path(__file__).resolve().parent
 _DICT_SUBDIRS = {"transcoders": "transcoders", "residual": "residual_saes"}
 
 
-def load_demo_tokenizer():  # noqa: ANN201 - a transformers fast tokenizer
+def load_demo_tokenizer(folder: Path = DEMO_DIR):  # noqa: ANN201 - a transformers fast tokenizer
     """The demo tokenizer (byte-level BPE, prepends `<|bos|>`)."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast.from_pretrained(str(DEMO_DIR))
+    return PreTrainedTokenizerFast.from_pretrained(str(folder))
 
 
-def load_demo_transformer(device: str | None = None, dtype: torch.dtype | None = None) -> HookedTransformer:
-    """Build the demo HookedTransformer from the packaged config and weights.
+def load_demo_transformer(
+    device: str | None = None, dtype: torch.dtype | None = None, folder: Path = DEMO_DIR
+) -> HookedTransformer:
+    """Build the demo HookedTransformer from the packaged config and weights (or those of another demo build in
+    ``folder``, laid out the same way).
 
     `device` defaults to CUDA when available, else CPU; `dtype` defaults to float32 (the weights are
     stored in float16 to keep the package small).
@@ -34,10 +37,11 @@ def load_demo_transformer(device: str | None = None, dtype: torch.dtype | None =
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or torch.float32
-    fields = json.loads((DEMO_DIR / "config.json").read_text())
+    folder = Path(folder)
+    fields = json.loads((folder / "config.json").read_text())
     cfg = HookedTransformerConfig(**fields, device=device, dtype=dtype, init_weights=False)
-    model = HookedTransformer(cfg, tokenizer=load_demo_tokenizer(), move_to_device=False)
-    state = {k: v.to(dtype) for k, v in load_file(str(DEMO_DIR / "model.safetensors")).items()}
+    model = HookedTransformer(cfg, tokenizer=load_demo_tokenizer(folder), move_to_device=False)
+    state = {k: v.to(dtype) for k, v in load_file(str(folder / "model.safetensors")).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     # Only transformer_lens' constant buffers (causal masks, IGNORE) may be absent from the file.
     bad = [k for k in missing if not k.endswith(("mask", "IGNORE"))] + list(unexpected)
@@ -48,11 +52,11 @@ def load_demo_transformer(device: str | None = None, dtype: torch.dtype | None =
     return model
 
 
-def demo_dictionary_dirs(kind: str = "transcoders") -> list[Path]:
+def demo_dictionary_dirs(kind: str = "transcoders", folder: Path = DEMO_DIR) -> list[Path]:
     """sae_lens folders of the demo dictionaries of `kind` ("transcoders" or "residual"), ordered by layer."""
     if kind not in _DICT_SUBDIRS:
         raise ValueError(f"kind must be one of {sorted(_DICT_SUBDIRS)}, got {kind!r}")
-    root = DEMO_DIR / _DICT_SUBDIRS[kind]
+    root = Path(folder) / _DICT_SUBDIRS[kind]
     dirs = [p for p in root.glob("layer_*") if (p / "cfg.json").exists()]
     return sorted(dirs, key=lambda p: int(p.name.split("_")[1]))
 
