@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=graphs
 mkdir -p "$out"
-babelgraph build 'The opposite of "small" is "' --out "$out" --name opposite-small-en --format html,graphml,json --quiet
-babelgraph build 'Le contraire de "petit" est "' --out "$out" --name contraire-petit-fr --format html,graphml,json --quiet
-babelgraph build '"小"的反义词是"' --out "$out" --name fanyici-xiao-zh --format html,graphml,json --quiet
+babelgraph build 'The opposite of "small" is "' --out "$out" --name opposite-small-en --format html,graphml,gexf,json --quiet
+babelgraph build 'Le contraire de "petit" est "' --out "$out" --name contraire-petit-fr --format html,graphml,gexf,json --quiet
+babelgraph build '"小"的反义词是"' --out "$out" --name fanyici-xiao-zh --format html,graphml,gexf,json --quiet

@@ -1,6 +1,6 @@
 """Regenerate the shipped reference text (``en.txt``, ``fr.txt``, ``zh.txt``) from the word tables.
 
-Run ``python src/babelgraph/data/reference/make_reference.py`` from the repository root. The output is
+Run ``python scripts/make_reference.py`` from anywhere. The output is
 deterministic (seed 0). Line ``i`` of every file says the same thing in its language, so the set doubles as
 the parallel text set for feature overlap. Only words from ``words.tsv`` and ``antonyms.tsv`` and the demo
 model's own templates are used, so the bundled demo model's vocabulary covers every line.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE.parent
+DATA = Path(__file__).resolve().parent.parent / "src" / "babelgraph" / "data"
+HERE = DATA / "reference"  # where the text goes
 LANGS = ("en", "fr", "zh")
 SEED = 0
 N_SENTENCES = 144

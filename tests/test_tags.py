@@ -41,7 +41,11 @@ LOUD = [1.0] * 8  # fires on every control prompt
         ({"en": ev(2, QUIET), "fr": ev(1, QUIET), "zh": ev(0.5, QUIET)}, "shared-concept", ["en", "fr", "zh"]),
         ({"en": ev(2, QUIET), "fr": ev(0, QUIET), "zh": ev(0.1, QUIET)}, "specific-concept", ["en"]),
         ({"en": ev(2, LOUD), "fr": ev(2, LOUD), "zh": ev(0, QUIET)}, "shared-task", ["en", "fr"]),
-        ({"en": ev(0, LOUD), "fr": ev(2, LOUD), "zh": ev(0, QUIET)}, "specific-task", ["fr"]),
+        ({"en": ev(0, QUIET), "fr": ev(2, LOUD), "zh": ev(0, QUIET)}, "specific-task", ["fr"]),
+        # silent on the English prompt, yet on most English controls: not French-specific, a shared task feature
+        ({"en": ev(0, LOUD), "fr": ev(2, LOUD), "zh": ev(0, QUIET)}, "shared-task", ["en", "fr"]),
+        # selective in French, but English fires on most of its controls: the evidence conflicts
+        ({"en": ev(0, LOUD), "fr": ev(2, QUIET)}, "unclear", ["fr", "en"]),
         ({"en": ev(2, QUIET), "fr": ev(2, LOUD), "zh": ev(0, QUIET)}, "unclear", ["en", "fr"]),
         ({"en": ev(2, []), "fr": ev(0, QUIET)}, "unclear", ["en"]),
     ],

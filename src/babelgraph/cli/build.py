@@ -18,6 +18,7 @@ from babelgraph.cli.options import (
     probability,
     say_unless_quiet,
 )
+from babelgraph.errors import BabelgraphError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     say = say_unless_quiet(args)
     # every check before the slow part: a typo or an unusable --out fails at once, not after the attribution
     formats = parse_formats(args.format) if args.format else []
-    stem = file_stem(args.name) if args.name is not None else graph_stem(args.prompt)
+    if not args.prompt.strip():  # before any heavy import: the commonest mistake answers at once
+        raise BabelgraphError("the prompt is empty: give some text to attribute")
+    # a graph file is named after its prompt (and its model unless it is the demo): two models never share one
+    named = args.prompt if args.model == "demo" else f"{args.model} {args.prompt}"
+    stem = file_stem(args.name) if args.name is not None else graph_stem(named)
     out = Path(args.out)
     planned = [out / f"{stem}.safetensors"]
     if args.keep_unpruned:

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         if outcome.error is not None:
             if args.file is None:
                 raise BabelgraphError(outcome.error)
-            bar.write(f"babelgraph: error: {where}{outcome.error}", file=sys.stderr)
+            bar.write(f"babelgraph: warning: {where}{outcome.error} (skipped)", file=sys.stderr)
             return
         worked[index] = job
         if not args.quiet and outcome.text:
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         for index, (number, job) in enumerate(jobs):
             if isinstance(job, BabelgraphError):
                 bar.update()
-                bar.write(f"babelgraph: error: line {number}: {job}", file=sys.stderr)
+                bar.write(f"babelgraph: warning: line {number}: {job} (skipped)", file=sys.stderr)
             elif args.file is not None and is_done(out / job.name, settings.key(job, description)):
                 bar.update()
                 worked[index] = job
@@ -219,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
             clear_partials(out, [job for _, job in jobs if isinstance(job, Job)])  # what killed workers left
     ordered = [worked[i] for i in sorted(worked)]  # the summary follows the file, however the jobs finished
     if not any(not j.baseline for j in ordered):
-        return 2
+        raise BabelgraphError(f"no line of {args.file} could be compared (see the warnings above)")
+    if args.file is None:  # one comparison: its folder is the result; a summary is a batch's (and is not clobbered)
+        return 0
     paths = write_summary(out, ordered)
     if not args.quiet and args.file is not None:
         summary = json.loads(paths[0].read_text(encoding="utf-8"))

@@ -17,17 +17,19 @@ Two statistics, each with a threshold (:class:`TagRule`):
   over the compared concept prompts (or an absolute ``active_threshold``);
 - **control rate** in a language: the share of its control prompts on which the feature is active. A feature is
   **concept-selective** in a language when it is active on the concept prompt and its control rate is at most
-  ``max_control_rate`` (default 0.25); **generic** there when active with a higher control rate (it fires for
-  most concepts: a task or format feature, such as the closing quote every prompt has).
+  ``max_control_rate`` (default 0.25); **generic** there when its control rate is higher, whether or not it fires
+  on this concept's prompt (it fires for most concepts: a task or format feature, such as the closing quote every
+  prompt has).
 
 The tag combines the two axes, language scope and role:
 
 ================== ====================================================================================
 ``shared-concept``   concept-selective in two or more languages (the multilingual feature for *this* idea)
-``specific-concept`` concept-selective in one language and inactive on every other language's prompt
+``specific-concept`` concept-selective in one language, and in every other language inactive on the prompt and on
+                     most controls
 ``shared-task``      generic in two or more languages: a task or format feature, whatever its alignment
-``specific-task``    generic in one language and inactive on the others: a feature of that language (or its
-                     format), not of the concept
+``specific-task``    generic in one language and not in the others: a feature of that language (or its format),
+                     not of the concept
 ``unclear``          the evidence conflicts (selective in one language, generic in another) or is missing
                      (no control prompts): the reason says which
 ================== ====================================================================================
@@ -46,7 +48,7 @@ Tag = Literal["shared-concept", "specific-concept", "shared-task", "specific-tas
 TAGS: tuple[Tag, ...] = ("shared-concept", "specific-concept", "shared-task", "specific-task", "unclear")
 TAG_MEANINGS: dict[str, str] = {
     "shared-concept": "selective for this concept in two or more languages",
-    "specific-concept": "selective for this concept in one language, inactive on the other languages' prompts",
+    "specific-concept": "selective for this concept in one language, silent on the other languages' prompts",
     "shared-task": "fires on most control prompts in two or more languages (a task or format feature)",
     "specific-task": "fires on most prompts of one language only (a feature of that language or its format)",
     "unclear": "the evidence conflicts or is missing (see the reason)",
@@ -111,10 +113,14 @@ def tag_feature(evidence: Mapping[str, LanguageEvidence], rule: TagRule = TagRul
             margins.append(abs(e.activation - threshold) / threshold)
         rate = e.control_rate(threshold)
         rates[lang] = rate
-        if not active or rate is None:
+        if rate is None:
             continue
-        margins.append(abs(rate - rule.max_control_rate))
-        (selective if rate <= rule.max_control_rate else generic).append(lang)
+        if rate > rule.max_control_rate:  # fires on most of this language's prompts, this one or not
+            generic.append(lang)
+            margins.append(rate - rule.max_control_rate)
+        elif active:
+            selective.append(lang)
+            margins.append(rule.max_control_rate - rate)
     margin = min(margins, default=0.0)
     missing = [lang for lang, e in evidence.items() if not e.controls and e.activation >= threshold > 0]
 
@@ -136,7 +142,7 @@ def tag_feature(evidence: Mapping[str, LanguageEvidence], rule: TagRule = TagRul
     if generic:
         if len(generic) >= 2:
             return made("shared-task", generic, f"fires on most controls in {', '.join(generic)}")
-        return made("specific-task", generic, f"fires on most {generic[0]} controls, inactive elsewhere")
+        return made("specific-task", generic, f"fires on most {generic[0]} controls and on few of the others'")
     return made("unclear", [], "inactive on every compared prompt (outside BOS)")
 
 
