@@ -260,7 +260,7 @@ def test_a_header_claiming_many_nodes_allocates_nothing_large(tmp_path):
     codes, peak_kib = done.stdout.rsplit("]", 1)
     assert codes.strip() == "[2, 2" and "Traceback" not in done.stderr
     assert "limit of 32768" in done.stderr and "expected [40000, 40000]" in done.stderr
-    assert int(peak_kib) < 1_500_000  # an adjacency of 40,000^2 float32 would be 6.4 GB
+    assert int(peak_kib) < 3_000_000  # imports take ~2 GB; an adjacency of 40,000^2 float32 would add 6.4 GB
 
 
 def test_saving_refuses_what_loading_would_refuse(tmp_path):
