@@ -138,7 +138,7 @@ def tag_feature(evidence: Mapping[str, LanguageEvidence], rule: TagRule = TagRul
     if selective:
         if len(selective) >= 2:
             return made("shared-concept", selective, f"selective in {', '.join(selective)}")
-        return made("specific-concept", selective, f"selective in {selective[0]}, inactive elsewhere")
+        return made("specific-concept", selective, f"selective in {selective[0]}, silent on the other prompts")
     if generic:
         if len(generic) >= 2:
             return made("shared-task", generic, f"fires on most controls in {', '.join(generic)}")
