@@ -290,3 +290,26 @@ def test_batch_summary_has_a_band_and_a_mismatched_baseline(patched, tmp_path, c
 def test_reserved_language_codes_are_refused(patched, tmp_path, capsys):
     code = main(["compare", "--en", SMALL["en"], "--lang", f"comparison={SMALL['fr']}", "--out", str(tmp_path)])
     assert code == 2 and "cannot be a language code" in capsys.readouterr().err
+
+
+def test_batch_to_an_fsspec_url_uploads_each_concept_and_resumes(patched, tmp_path, capsys):
+    import fsspec
+
+    batch = tmp_path / "two.jsonl"
+    batch.write_text('{"concept": "small"}\n{"concept": "hot"}\n', encoding="utf-8")
+    url = "memory://babelgraph-test/run"
+    args = ["compare", "--file", str(batch), "--out", url, "--no-statistics", "--no-overlap", "--format", "json"]
+    assert main([*args, "--no-baseline", "--n-controls", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{url}/small" in printed and f"{url}/summary.json" in printed
+    fs = fsspec.filesystem("memory")
+    for name in ("small", "hot"):
+        files = {p.rsplit("/", 1)[1] for p in fs.find(f"/babelgraph-test/run/{name}")}
+        assert {"job.json", "page.html", "features.json", "comparison.safetensors"} <= files
+    summary = json.loads(fs.cat_file("/babelgraph-test/run/summary.json"))
+    assert set(summary["concepts"]) == {"small", "hot"}
+    # a rerun with the same settings reads the remote done markers and recomputes nothing
+    assert main([*args, "--no-baseline", "--n-controls", "4"]) == 0
+    assert capsys.readouterr().out.count("done before with these settings, skipped") == 2
+    assert main([*args, "--no-baseline", "--n-controls", "4", "--ray", "auto"]) == 2
+    assert "give a folder every worker shares" in capsys.readouterr().err

@@ -33,6 +33,7 @@ from babelgraph.languages.batch import (
     run_job,
     write_summary,
 )
+from babelgraph.languages.remote import RemoteFolder, is_url
 from babelgraph.languages.tasks import LANGUAGES
 
 
@@ -117,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
         raise BabelgraphError("give either --file or prompts/--concept, not both")
     if args.file is None and not single:
         raise BabelgraphError("nothing to compare: give --en/--fr/--zh prompts, --concept WORD or --file JSONL")
-    if "://" in str(args.out):  # Path("s3://b/x") would quietly make a local folder "s3:/b/x"
-        raise BabelgraphError(
-            f"--out {args.out}: URLs are not supported; give a folder (on a cluster, a shared or mounted one: "
-            "see docs/distributed.md)"
-        )
     distributed = args.workers is not None or args.ray is not None
+    if is_url(args.out) and args.ray is not None:  # remote workers cannot write into this machine's staging folder
+        raise BabelgraphError(
+            f"--out {args.out}: with --ray, give a folder every worker shares (see docs/distributed.md); URLs work "
+            "for serial batches and local --workers"
+        )
     if distributed:
         if args.file is None:
             raise BabelgraphError("--workers and --ray spread a batch: give --file JSONL")
@@ -135,11 +136,13 @@ def run(args: argparse.Namespace) -> int:
         jobs = read_batch(Path(args.file))
 
     controls = _read_controls(args.controls)
-    check_outputs(args)  # before loading the model: --out must be a folder we can write
+    remote = RemoteFolder(args.out) if is_url(args.out) else None  # fsspec URL: staged locally, uploaded per concept
+    if remote is None:
+        check_outputs(args)  # before loading the model: --out must be a folder we can write
     if args.file is not None and not args.no_baseline:
         jobs += [(0, job) for job in baseline_jobs([j for _, j in jobs if isinstance(j, Job)])]
     settings = batch_settings(args, formats, controls)
-    out = Path(args.out)
+    out = remote.local if remote is not None else Path(args.out)
 
     from tqdm.auto import tqdm
 
@@ -158,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
         worked[index] = job
         if not args.quiet and outcome.text:
             bar.write(outcome.text)
+        if remote is not None:
+            bar.write(remote.push(job.name))
+            return
         for path in outcome.paths if args.file is None else [out / job.name / "page.html"]:
             bar.write(str(path))
 
@@ -187,7 +193,10 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(job, BabelgraphError):
                 bar.update()
                 bar.write(f"babelgraph: warning: line {number}: {job} (skipped)", file=sys.stderr)
-            elif args.file is not None and is_done(out / job.name, settings.key(job, description)):
+            elif args.file is not None and (
+                is_done(out / job.name, settings.key(job, description))
+                or (remote is not None and remote.pull_if_done(job.name, settings.key(job, description)))
+            ):
                 bar.update()
                 worked[index] = job
                 if not args.quiet:
@@ -217,7 +226,15 @@ def run(args: argparse.Namespace) -> int:
         if runner is not None:
             runner.close()
             clear_partials(out, [job for _, job in jobs if isinstance(job, Job)])  # what killed workers left
-    ordered = [worked[i] for i in sorted(worked)]  # the summary follows the file, however the jobs finished
+    try:
+        return _finish(args, out, [worked[i] for i in sorted(worked)], remote)
+    finally:
+        if remote is not None:
+            remote.close()
+
+
+def _finish(args: argparse.Namespace, out: Path, ordered: list[Job], remote: RemoteFolder | None) -> int:
+    """The summary of a batch (the summary follows the file, however the jobs finished)."""
     if not any(not j.baseline for j in ordered):
         raise BabelgraphError(f"no line of {args.file} could be compared (see the warnings above)")
     if args.file is None:  # one comparison: its folder is the result; a summary is a batch's (and is not clobbered)
@@ -227,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         summary = json.loads(paths[0].read_text(encoding="utf-8"))
         print(f"across {len(summary['concepts'])} concepts: concept-selective features shared across languages")
         print(format_layers(summary))
-    for path in paths:
+    for path in remote.push_files(paths) if remote is not None else paths:
         print(path)
     return 0
 
