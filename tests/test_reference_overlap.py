@@ -16,7 +16,9 @@ from babelgraph.languages.overlap import (
     derangement,
     feature_overlap,
     iou,
+    iou_values,
     mean_iou,
+    paired_difference,
     save_overlap_plot,
     save_overlap_table,
 )
@@ -59,6 +61,23 @@ def test_mean_iou_averages_per_layer_and_skips_empty_texts():
     assert used == 2 and means == pytest.approx([0.5, 0.0]) and stds == pytest.approx([0.5, 0.0])
     means, _, used = mean_iou([None], [[{1}]], [0])
     assert used == 0 and all(math.isnan(m) for m in means)
+
+
+def test_paired_difference_mean_and_bootstrap_interval():
+    # layer 0: parallel beats baseline by exactly 0.5 on every line, so every resample gives 0.5;
+    # layer 1: differences +1 and -1 on two lines each: mean 0, and the interval must straddle 0.
+    parallel = {0: [0.75, 1.0], 1: [0.5, 0.0], 2: [1.0, 1.0], 3: [0.5, 0.0]}
+    baseline = {0: [0.25, 0.0], 1: [0.0, 1.0], 2: [0.5, 0.0], 3: [0.0, 1.0], 9: [0.0, 0.0]}
+    means, lows, highs = paired_difference(parallel, baseline, seed=0)
+    assert means == pytest.approx([0.5, 0.0])
+    assert lows[0] == pytest.approx(0.5) and highs[0] == pytest.approx(0.5)
+    assert lows[1] < 0 < highs[1] and lows[1] >= -1 and highs[1] <= 1
+    assert paired_difference(parallel, baseline, seed=3) == paired_difference(parallel, baseline, seed=3)
+    one = paired_difference({0: [0.1]}, {0: [0.0]})  # a single line: no interval
+    assert all(math.isnan(v) for part in one for v in part)
+    sets_a = [[{1, 2}], None, [{3}]]
+    sets_b = [[{2}], [{1}], [{3}]]
+    assert iou_values(sets_a, sets_b, range(3)) == {0: [0.5], 2: [1.0]}
 
 
 def test_derangement_has_no_fixed_point_and_is_seeded():
@@ -130,6 +149,12 @@ def test_feature_overlap_on_demo(tmp_path):
     parallel = [v for row in result.parallel_mean.values() for v in row]
     baseline = [v for row in result.baseline_mean.values() for v in row]
     assert sum(parallel) / len(parallel) > sum(baseline) / len(baseline)
+    for pair in result.pairs:  # the difference is reported with an interval that contains it
+        for k, (d, low, high) in enumerate(
+            zip(result.difference[pair], result.difference_low[pair], result.difference_high[pair])
+        ):
+            assert d == pytest.approx(result.parallel_mean[pair][k] - result.baseline_mean[pair][k])
+            assert low <= d <= high
     table = json.loads(save_overlap_table(result, tmp_path / "o.json").read_text(encoding="utf-8"))
     assert len(table["rows"]) == 3 * len(demo().dictionaries)
     assert save_overlap_table(result, tmp_path / "o.csv").read_text().startswith("pair,dictionary,layer")

@@ -3,7 +3,7 @@
 Each step is its own script (runnable alone, in this order) and runs here as a subprocess, one at a time;
 the wall time of every step is recorded in <cache>/build_times.json and shown in MODEL_CARD.md.
 
-Run: python scripts/demo_model/build.py [--max-minutes 55] [--from STEP] [--only STEP]
+Run: python scripts/demo_model/build.py [--threads 2] [--from STEP] [--only STEP]
 Environment: BABELGRAPH_DEMO_CACHE (default ~/.cache/babelgraph/demo-build-v2),
              BABELGRAPH_DEMO_OUT (default /work/staging/demo).
 """
@@ -26,16 +26,24 @@ STEPS = ["data", "tokenizer", "train_model", "train_dictionaries", "evaluate", "
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--max-minutes", type=float, default=55.0, help="transformer training budget")
-    ap.add_argument("--dict-steps", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    ap.add_argument("--device", default="cpu", help="training device (cuda only to search or to go faster)")
+    ap.add_argument("--dict-steps", type=int, default=900)
     ap.add_argument("--dict-rows", type=int, default=800)
     ap.add_argument("--from", dest="start", choices=STEPS, default="data")
     ap.add_argument("--only", choices=STEPS)
     ap.add_argument("--fresh", action="store_true", help="retrain the transformer from scratch")
     args = ap.parse_args()
     extra = {
-        "train_model": ["--max-minutes", str(args.max_minutes)] + (["--fresh"] if args.fresh else []),
-        "train_dictionaries": ["--steps", str(args.dict_steps), "--rows", str(args.dict_rows)],
+        "train_model": ["--threads", str(args.threads), "--device", args.device] + (["--fresh"] if args.fresh else []),
+        "train_dictionaries": [
+            "--steps",
+            str(args.dict_steps),
+            "--rows",
+            str(args.dict_rows),
+            "--threads",
+            str(args.threads),
+        ],
     }
     steps = [args.only] if args.only else STEPS[STEPS.index(args.start) :]
     times_path = cache_dir() / "build_times.json"

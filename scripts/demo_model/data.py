@@ -191,6 +191,35 @@ def udhr() -> dict[str, list[str]]:
     return out
 
 
+def write_udhr_articles(o: Path) -> None:
+    (o / "heldout" / "udhr_articles").mkdir(parents=True, exist_ok=True)
+    for lang, lines in udhr_articles().items():
+        (o / "heldout" / "udhr_articles" / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def udhr_articles() -> dict[str, list[str]]:
+    """The UDHR aligned by section: the preamble and each of the 30 articles as one line, per language.
+
+    Paragraph counts differ between the translations, sections do not, so line i is the same article in
+    every language: a parallel text for `babelgraph overlap` on text the model never saw."""
+    d = cache_dir() / "npm/package/declaration"
+    out = {}
+    for lang, fname in (("en", "eng.html"), ("fr", "fra.html"), ("zh", "cmn_hans.html")):
+        body = (d / fname).read_text(encoding="utf-8").split("<body>")[1]
+        sections: list[list[str]] = []
+        for tag, t in re.findall(r"<(h[1-4]|p|li)>(.*?)</\1>", body, flags=re.S):
+            text = re.sub(r"\s+", " ", html.unescape(_TAG.sub("", t))).strip()
+            if tag == "h2":
+                sections.append([])
+            elif tag != "h1" and text and sections:
+                sections[-1].append(text)
+        out[lang] = [" ".join(s) for s in sections]
+    n = {lang: len(v) for lang, v in out.items()}
+    if len(set(n.values())) != 1:
+        raise SystemExit(f"UDHR sections do not align: {n}")
+    return out
+
+
 # ---------------------------------------------------------------- tasks
 def _fill(tpl: str, **kw: str) -> str:
     for k, v in kw.items():
@@ -296,6 +325,7 @@ def main() -> None:
     for l in LANGS:
         (o / "reference" / f"{l}.txt").write_text("\n".join(r[l] for r in ref) + "\n", encoding="utf-8")
         (o / "heldout" / f"udhr_{l}.txt").write_text("\n".join(ud[l]) + "\n", encoding="utf-8")
+    write_udhr_articles(o)
     ref_domains = sorted({t["domain"] for t in ref_g})
 
     # Training documents.

@@ -29,12 +29,8 @@ from common import (
     out_dir,
 )
 from load import dictionary_dirs, load_transformer
+from quick_eval import CANONICAL, directed, prompt_and_answer
 
-CANONICAL = {
-    "en": ('The opposite of "small" is "', "big"),
-    "fr": ('Le contraire de "petit" est "', "grand"),
-    "zh": ('"小"的反义词是"', "大"),
-}
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
 FEW_PROMPTS = [
     'The opposite of "hot" is "cold"',
@@ -44,23 +40,6 @@ FEW_PROMPTS = [
     "The river is near the mountain. 我看见了山和水。 Nous avons parlé de neige.",
 ]
 TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30, "loss_recovered": 0.90}
-
-
-def fill(tpl: str, **kw: str) -> str:
-    for k, v in kw.items():
-        tpl = tpl.replace("{" + k + "}", v)
-    return tpl
-
-
-def prompt_and_answer(tok, tpl: str, **kw: str) -> tuple[list[int], int] | None:  # noqa: ANN001
-    """Token ids of the wording cut before the answer, and the answer's first token (None if BPE disagrees)."""
-    head = tpl.split("{b}" if "{b}" in tpl else "{t}")[0]
-    prefix = fill(head, **kw).rstrip(" ")
-    full = fill(tpl.split("{b}" if "{b}" in tpl else "{t}")[0] + ("{b}" if "{b}" in tpl else "{t}"), **kw)
-    ip, iff = tok(prefix)["input_ids"], tok(full)["input_ids"]
-    if iff[: len(ip)] != ip or len(iff) <= len(ip):
-        return None
-    return ip, iff[len(ip)]
 
 
 def main() -> None:
@@ -108,8 +87,8 @@ def main() -> None:
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
             for tpl in templates[lang]:
-                if tpl.startswith("{a} ->") or "/" in tpl or "和" in tpl:
-                    continue  # symmetric list formats: not a directed question
+                if not directed(tpl):
+                    continue
                 for i, p in enumerate(plan):
                     kind = "taught" if lang in p["taught"] else "transfer"
                     for a, b in (p["pair"][lang], p["pair"][lang][::-1]):

@@ -4,6 +4,8 @@ For each language pair and dictionary, ``IoU = |S_A ∩ S_B| / |S_A ∪ S_B|`` w
 active anywhere (non-BOS) in a text, averaged over aligned pairs (line ``i`` of A with line ``i`` of B). The same
 measure on unrelated pairs (line ``i`` of A with line ``j != i`` of B, a seeded random derangement) is the
 baseline: shared features beyond it are evidence of language-independent representations (docs/method.md).
+Whether "beyond it" is more than noise is read from a 95% bootstrap interval (over lines) of the paired
+difference parallel - baseline.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class OverlapResult:
     n_baseline_pairs: dict[str, int]
     skipped: dict[str, int] = field(default_factory=dict)  # per language: lines that tokenize to nothing
     baseline_seed: int = 0
+    # per pair and layer: mean of (parallel - baseline) over lines and its 95% bootstrap interval
+    difference: dict[str, list[float]] = field(default_factory=dict)
+    difference_low: dict[str, list[float]] = field(default_factory=dict)
+    difference_high: dict[str, list[float]] = field(default_factory=dict)
+
+    def significant(self, pair: str, k: int) -> bool:
+        """Parallel beats the baseline at dictionary ``k``: the interval of the difference lies above 0."""
+        return bool(self.difference_low.get(pair)) and self.difference_low[pair][k] > 0
 
     @property
     def pairs(self) -> list[str]:
@@ -53,6 +63,9 @@ class OverlapResult:
                 "parallel_std": self.parallel_std[pair][k],
                 "baseline_mean": self.baseline_mean[pair][k],
                 "baseline_std": self.baseline_std[pair][k],
+                "difference": self.difference[pair][k] if pair in self.difference else math.nan,
+                "difference_low": self.difference_low[pair][k] if pair in self.difference else math.nan,
+                "difference_high": self.difference_high[pair][k] if pair in self.difference else math.nan,
                 "n_pairs": self.n_pairs[pair],
                 "n_baseline_pairs": self.n_baseline_pairs[pair],
             }
@@ -61,11 +74,14 @@ class OverlapResult:
         ]
 
     def format_table(self) -> str:
-        lines = [f"{'pair':<7} {'layer':>5} {'parallel':>16} {'baseline':>16}"]
+        lines = [f"{'pair':<7} {'layer':>5} {'parallel':>16} {'baseline':>16}   difference [95% interval]"]
         for row in self.rows():
             parallel = f"{row['parallel_mean']:.3f} ± {row['parallel_std']:.3f}"
             baseline = f"{row['baseline_mean']:.3f} ± {row['baseline_std']:.3f}"
-            lines.append(f"{row['pair']:<7} {row['layer']:>5} {parallel:>16} {baseline:>16}")
+            diff = f"{row['difference']:+.3f} [{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
+            mark = " *" if row["difference_low"] > 0 else ""
+            lines.append(f"{row['pair']:<7} {row['layer']:>5} {parallel:>16} {baseline:>16}   {diff}{mark}")
+        lines.append("* parallel beats the baseline: the 95% bootstrap interval of the difference lies above 0")
         return "\n".join(lines)
 
 
@@ -76,6 +92,26 @@ def iou(a: set[int], b: set[int]) -> float:
     return len(a & b) / union if union else 0.0
 
 
+def iou_values(
+    sets_a: Sequence[Sequence[set[int]] | None],
+    sets_b: Sequence[Sequence[set[int]] | None],
+    pairing: Sequence[int],
+) -> dict[int, list[float]]:
+    """Per line ``i`` whose texts are both non-empty: the per-layer IoU of ``sets_a[i]`` with ``sets_b[pairing[i]]``.
+
+    ``sets_x[i]`` is one set per layer, or ``None`` for a text that tokenized to nothing: such pairs are left out.
+    """
+    values: dict[int, list[float]] = {}
+    for i, j in enumerate(pairing):
+        a, b = sets_a[i], sets_b[j]
+        if a is None or b is None:
+            continue
+        if len(a) != len(b):
+            raise BabelgraphError("both texts need one feature set per layer")
+        values[i] = [iou(x, y) for x, y in zip(a, b)]
+    return values
+
+
 def mean_iou(
     sets_a: Sequence[Sequence[set[int]] | None],
     sets_b: Sequence[Sequence[set[int]] | None],
@@ -83,23 +119,36 @@ def mean_iou(
 ) -> tuple[list[float], list[float], int]:
     """Per-layer mean and (population) standard deviation of the IoU of ``sets_a[i]`` with ``sets_b[pairing[i]]``.
 
-    ``sets_x[i]`` is one set per layer, or ``None`` for a text that tokenized to nothing: such pairs are left out.
     Returns ``(means, stds, number of pairs used)``; with no pairs the means and stds are NaN.
     """
-    values: list[list[float]] = []
-    for i, j in enumerate(pairing):
-        a, b = sets_a[i], sets_b[j]
-        if a is None or b is None:
-            continue
-        if len(a) != len(b):
-            raise BabelgraphError("both texts need one feature set per layer")
-        values.append([iou(x, y) for x, y in zip(a, b)])
+    values = list(iou_values(sets_a, sets_b, pairing).values())
     if not values:
         n_layers = next((len(s) for s in [*sets_a, *sets_b] if s is not None), 0)
         return [math.nan] * n_layers, [math.nan] * n_layers, 0
     means = [sum(column) / len(column) for column in zip(*values)]
     stds = [math.sqrt(sum((v - m) ** 2 for v in column) / len(column)) for column, m in zip(zip(*values), means)]
     return means, stds, len(values)
+
+
+def paired_difference(
+    parallel: dict[int, list[float]], baseline: dict[int, list[float]], seed: int = 0, draws: int = 2000
+) -> tuple[list[float], list[float], list[float]]:
+    """Per layer: mean over lines of ``parallel[i] - baseline[i]`` and its 95% percentile bootstrap interval
+    (lines resampled with replacement). NaN where fewer than two lines have both values."""
+    lines = sorted(set(parallel) & set(baseline))
+    n_layers = len(next(iter(parallel.values()), []))
+    if len(lines) < 2:
+        return [math.nan] * n_layers, [math.nan] * n_layers, [math.nan] * n_layers
+    diffs = [[parallel[i][k] - baseline[i][k] for i in lines] for k in range(n_layers)]
+    rng = random.Random(seed)
+    samples = [[rng.randrange(len(lines)) for _ in lines] for _ in range(draws)]
+    means, lows, highs = [], [], []
+    for column in diffs:
+        boot = sorted(sum(column[j] for j in sample) / len(sample) for sample in samples)
+        means.append(sum(column) / len(column))
+        lows.append(boot[int(0.025 * (draws - 1))])
+        highs.append(boot[int(math.ceil(0.975 * (draws - 1)))])
+    return means, lows, highs
 
 
 def derangement(n: int, seed: int) -> list[int]:
@@ -163,6 +212,10 @@ def feature_overlap(
             shuffled = derangement(n, baseline_seed)
             mean, std, used = mean_iou(sets[a], sets[b], shuffled)
             result.baseline_mean[pair], result.baseline_std[pair], result.n_baseline_pairs[pair] = mean, std, used
+            diff = paired_difference(
+                iou_values(sets[a], sets[b], range(n)), iou_values(sets[a], sets[b], shuffled), seed=baseline_seed
+            )
+            result.difference[pair], result.difference_low[pair], result.difference_high[pair] = diff
     return result
 
 
@@ -217,7 +270,17 @@ def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
             high = [min(1.0, m + s) for m, s in zip(means, stds)]
             ax.plot(x, means, marker="o", color=color, label=label)
             ax.fill_between(x, low, high, color=color, alpha=0.2)
-        ax.set_title(f"{pair} ({result.n_pairs[pair]} pairs)", fontsize=9)
+        for k in x:
+            if result.significant(pair, k):
+                ax.annotate(
+                    "*",
+                    (k, result.parallel_mean[pair][k]),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=12,
+                )
+        ax.set_title(f"{pair} ({result.n_pairs[pair]} pairs; * = beats baseline, 95%)", fontsize=9)
         ax.set_xticks(x)
         ax.set_xticklabels([str(layer) for layer in result.layers])
         ax.set_xlabel("layer")

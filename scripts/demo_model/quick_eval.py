@@ -1,0 +1,112 @@
+"""Fast checks of a training run in plain PyTorch: antonym accuracy and held-out UDHR loss.
+
+Used by train_model.py (`--eval-every`) and sweep.py to compare training recipes while they run; the
+model card's numbers come from evaluate.py, which runs the exported HookedTransformer. Needs only
+torch and the tokenizer, so it also runs on a machine without transformer_lens.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from common import ANT_HELDOUT, ANT_TRAIN, LANGS, antonym_plan, out_dir
+
+CANONICAL = {
+    "en": ('The opposite of "small" is "', "big"),
+    "fr": ('Le contraire de "petit" est "', "grand"),
+    "zh": ('"小"的反义词是"', "大"),
+}
+
+
+def fill(tpl: str, **kw: str) -> str:
+    for k, v in kw.items():
+        tpl = tpl.replace("{" + k + "}", v)
+    return tpl
+
+
+def prompt_and_answer(tok, tpl: str, **kw: str) -> tuple[list[int], int] | None:  # noqa: ANN001
+    """Token ids of the wording cut before the answer, and the answer's first token (None if BPE disagrees)."""
+    head = tpl.split("{b}" if "{b}" in tpl else "{t}")[0]
+    prefix = fill(head, **kw).rstrip(" ")
+    full = fill(tpl.split("{b}" if "{b}" in tpl else "{t}")[0] + ("{b}" if "{b}" in tpl else "{t}"), **kw)
+    ip, iff = tok(prefix)["input_ids"], tok(full)["input_ids"]
+    if iff[: len(ip)] != ip or len(iff) <= len(ip):
+        return None
+    return ip, iff[len(ip)]
+
+
+def directed(tpl: str) -> bool:
+    """Symmetric list formats (`a -> b`, `a / b`, `a 和 b`) are not directed questions."""
+    return not (tpl.startswith("{a} ->") or "/" in tpl or "和" in tpl)
+
+
+def antonym_items(tok) -> list[tuple[str, str, str, list[int], int]]:  # noqa: ANN001
+    """(wording set, taught|transfer, lang, prompt ids, answer id) for both directions of every pair."""
+    items = []
+    for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
+        for lang in LANGS:
+            for tpl in filter(directed, templates[lang]):
+                for p in antonym_plan():
+                    kind = "taught" if lang in p["taught"] else "transfer"
+                    for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                        pa = prompt_and_answer(tok, tpl, a=a, b=b)
+                        if pa is not None:
+                            items.append((wset, kind, lang, *pa))
+    return items
+
+
+class QuickEval:
+    """Tokenizes the evaluation material once; `__call__(model)` returns a flat dict of scores."""
+
+    def __init__(self, tok, device: str = "cpu", n_ctx: int = 128) -> None:  # noqa: ANN001
+        self.device = device
+        self.items = antonym_items(tok)
+        self.canonical = {
+            lang: (tok(p)["input_ids"], tok(a, add_special_tokens=False)["input_ids"][0])
+            for lang, (p, a) in CANONICAL.items()
+        }
+        self.udhr: dict[str, list[list[int]]] = {}
+        for lang in LANGS:
+            rows = []
+            for line in (out_dir() / "heldout" / f"udhr_{lang}.txt").read_text(encoding="utf-8").splitlines():
+                ids = tok(line, add_special_tokens=False)["input_ids"]
+                rows += [[tok.bos_token_id] + ids[j : j + n_ctx - 1] for j in range(0, len(ids), n_ctx - 1)]
+            self.udhr[lang] = rows
+
+    def _last_logits(self, model, prompts: list[list[int]]) -> torch.Tensor:  # noqa: ANN001
+        out = []
+        for i in range(0, len(prompts), 512):
+            chunk = prompts[i : i + 512]
+            n = max(map(len, chunk))
+            x = torch.zeros(len(chunk), n, dtype=torch.long)
+            for j, p in enumerate(chunk):
+                x[j, : len(p)] = torch.tensor(p)
+            logits = model(x.to(self.device))
+            last = torch.tensor([len(p) - 1 for p in chunk], device=logits.device)
+            out.append(logits[torch.arange(len(chunk), device=logits.device), last].float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def __call__(self, model) -> dict[str, float]:  # noqa: ANN001
+        was_training = model.training
+        model.eval()
+        res: dict[str, float] = {}
+        logits = self._last_logits(model, [it[3] for it in self.items])
+        hits = (logits.argmax(-1) == torch.tensor([it[4] for it in self.items])).tolist()
+        groups: dict[str, list[int]] = {}
+        for it, h in zip(self.items, hits, strict=True):
+            groups.setdefault(f"{it[0]}/{it[1]}/{it[2]}", []).append(int(h))
+        res.update({k: sum(v) / len(v) for k, v in sorted(groups.items())})
+        can = self._last_logits(model, [p for p, _ in self.canonical.values()]).softmax(-1)
+        for i, (lang, (_, a)) in enumerate(self.canonical.items()):
+            res[f"canonical_p/{lang}"] = float(can[i, a])
+        for lang, rows in self.udhr.items():
+            nll, n = 0.0, 0
+            for r in rows:
+                x = torch.tensor([r], device=self.device)
+                lp = model(x)[0, :-1].float()
+                nll += float(F.cross_entropy(lp, x[0, 1:], reduction="sum"))
+                n += len(r) - 1
+            res[f"udhr_loss/{lang}"] = nll / n
+        model.train(was_training)
+        return res

@@ -1,0 +1,173 @@
+"""Search training recipes on an accelerator: several train_model.py runs side by side, scored as they go.
+
+The accelerator only searches: every recipe is a set of train_model.py flags that also runs on 2 CPU
+cores (the build's budget is the number of steps those cores do in the time allowed). Each run writes
+its quick_eval scores to its log every `--eval-every` steps; when the deadline comes, runs still going
+are stopped and scored from their last evaluation. Writes summary.json (scores by run and step) and
+copies each run's last exported weights to the output folder.
+
+Run: python scripts/demo_model/sweep.py --out OUT [--minutes 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OLD_ANNEAL = "antonym=3,translation=3,codeswitch=2,interleaved=2"
+HEAVY = "antonym=3,translation=3,codeswitch=2,interleaved=2"
+HEAVY_ANNEAL = "antonym=6,translation=6,codeswitch=3,interleaved=3"
+# Every flag written out: these are the runs of 2026-11-26 on an H100 (the card reports them).
+RUNS = {
+    "base_3600": ["--steps", "3600", "--repeat", "", "--anneal-repeat", OLD_ANNEAL, "--lr", "3e-3"],
+    "heavy_3600": ["--steps", "3600", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "3e-3"],
+    "heavy_3600_lr6": ["--steps", "3600", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "6e-3"],
+    "heavy_3600_anneal6": [
+        "--steps",
+        "3600",
+        "--repeat",
+        HEAVY,
+        "--anneal-repeat",
+        HEAVY_ANNEAL,
+        "--anneal-frac",
+        "0.6",
+        "--lr",
+        "3e-3",
+    ],
+    "tasks_3600": [
+        "--steps",
+        "3600",
+        "--repeat",
+        "antonym=8,translation=6,codeswitch=3,interleaved=2",
+        "--anneal-repeat",
+        "antonym=12,translation=8,codeswitch=4,interleaved=3",
+        "--lr",
+        "3e-3",
+    ],
+    "base_12000": ["--steps", "12000", "--repeat", "", "--anneal-repeat", OLD_ANNEAL, "--lr", "3e-3"],
+    # Is the missing cross-lingual transfer a matter of capacity or of the data mix? (not CPU-affordable)
+    "wide_12000": [
+        "--steps",
+        "12000",
+        "--d-model",
+        "384",
+        "--n-layers",
+        "8",
+        "--lr",
+        "3e-3",
+        "--repeat",
+        "",
+        "--anneal-repeat",
+        OLD_ANNEAL,
+    ],
+    "translate_12000": [
+        "--steps",
+        "12000",
+        "--repeat",
+        "translation=8,codeswitch=6,interleaved=3,antonym=3",
+        "--lr",
+        "3e-3",
+        "--anneal-repeat",
+        OLD_ANNEAL,
+    ],
+    "wide_translate_12000": [
+        "--steps",
+        "12000",
+        "--d-model",
+        "384",
+        "--n-layers",
+        "8",
+        "--repeat",
+        "translation=8,codeswitch=6,interleaved=3,antonym=3",
+        "--lr",
+        "3e-3",
+        "--anneal-repeat",
+        OLD_ANNEAL,
+    ],
+    "heavy_12000": ["--steps", "12000", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "3e-3"],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--minutes", type=float, default=7.0)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--eval-every", type=int, default=600)
+    ap.add_argument("--keep", type=int, default=5, help="copy the weights of the best KEEP runs")
+    ap.add_argument("--only", nargs="*", help="names of RUNS to run")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / "sweep"
+    procs = {}
+    for name, flags in RUNS.items():
+        if args.only and name not in args.only:
+            continue
+        rd = work / name
+        rd.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            str(HERE / "train_model.py"),
+            "--device",
+            args.device,
+            "--fresh",
+            "--run-dir",
+            str(rd),
+            "--eval-every",
+            str(args.eval_every),
+            "--ckpt-minutes",
+            "1",
+            "--threads",
+            "2",
+            *flags,
+        ]
+        log = open(rd / "log.txt", "w")  # noqa: SIM115 - held by the child until it ends
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=HERE), rd)
+    deadline = time.time() + args.minutes * 60
+    while time.time() < deadline and any(p.poll() is None for p, _ in procs.values()):
+        time.sleep(5)
+    summary = {}
+    for name, (p, rd) in procs.items():
+        if p.poll() is None:
+            p.terminate()
+            p.wait()
+        log = (rd / "log.txt").read_text()
+        evals = [json.loads(line[5:]) for line in log.splitlines() if line.startswith("eval ")]
+        steps = [line for line in log.splitlines() if line.startswith("step ")]
+        summary[name] = {
+            "flags": RUNS[name],
+            "returncode": p.returncode,
+            "last_step_line": steps[-1] if steps else "",
+            "evals": evals,
+            "tail": log.splitlines()[-3:],
+        }
+
+    def score(name: str) -> float:
+        e = summary[name]["evals"][-1] if summary[name]["evals"] else {}
+        return sum(v for k, v in e.items() if k.startswith("heldout/"))
+
+    for name in sorted(summary, key=score, reverse=True)[: args.keep]:
+        rd = procs[name][1]
+        if (rd / "model.safetensors").exists():
+            shutil.copy(rd / "model.safetensors", args.out / f"{name}.safetensors")
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    for name, s in summary.items():
+        e = s["evals"][-1] if s["evals"] else {}
+        keys = [k for k in e if k.startswith("heldout/")]
+        print(
+            name,
+            e.get("step"),
+            " ".join(f"{k[8:]}={e[k]:.2f}" for k in keys),
+            " ".join(f"udhr_{k[-2:]}={e[k]:.2f}" for k in e if k.startswith("udhr")),
+        )
+
+
+if __name__ == "__main__":
+    main()
