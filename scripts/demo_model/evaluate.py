@@ -13,7 +13,6 @@ import json
 import math
 import random
 import time
-from collections import Counter
 
 import torch
 from common import (
@@ -24,12 +23,12 @@ from common import (
     SEED,
     TR_HELDOUT,
     antonym_plan,
-    cache_dir,
     load_words,
     out_dir,
 )
 from load import dictionary_dirs, load_transformer
 from quick_eval import CANONICAL, directed, prompt_and_answer
+from train_model import corpus_tokens
 
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
 FEW_PROMPTS = [
@@ -139,12 +138,9 @@ def main() -> None:
     res["translation_heldout_wordings"] = {k: mean(v) for k, v in sorted(tr.items())}
 
     # ---- held-out UDHR: loss per language vs unigram and uniform
-    counts = Counter()
-    for d in torch.load(cache_dir() / "corpus_tokens.pt"):
-        counts.update(d.tolist())
     V = model.cfg.d_vocab
-    total = sum(counts.values()) + 0.5 * V
-    logp_uni = torch.tensor([math.log((counts.get(i, 0) + 0.5) / total) for i in range(V)])
+    counts = torch.bincount(corpus_tokens(tok)[0].long(), minlength=V).double()
+    logp_uni = ((counts + 0.5) / (counts.sum() + 0.5 * V)).log().float()
     bos = tok.bos_token_id
     udhr_rows: dict[str, list[torch.Tensor]] = {}
     res["heldout_loss"] = {}

@@ -25,7 +25,7 @@ from sae_lens import SAE, SkipTranscoder, TopKSAE
 from sae_lens.saes.sae import SAEMetadata
 from sae_lens.saes.topk_sae import TopKSAEConfig
 from sae_lens.saes.transcoder import SkipTranscoderConfig
-from train_model import build_rows
+from train_model import ANNEAL_REPEAT, build_rows, parse_repeat
 
 WIDTH = 1024
 TC_TARGET_L0 = 24.0
@@ -157,7 +157,9 @@ def main() -> None:
     torch.manual_seed(SEED)
     t0 = time.time()
     model = load_transformer(out_dir())
-    rows = build_rows(model.tokenizer, model.cfg.n_ctx, SEED + 99)
+    # Rows of the annealing mix (task documents repeated), the mix the model ended its training on, so that
+    # answer positions of the antonym and translation tasks are well represented.
+    rows = build_rows(model.tokenizer, model.cfg.n_ctx, SEED + 99, parse_repeat(ANNEAL_REPEAT))
     g = torch.Generator().manual_seed(SEED + 7)
     tokens = rows[torch.randperm(rows.shape[0], generator=g)[: args.rows]]
     o = out_dir()

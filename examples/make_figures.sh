@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Regenerate the demo-model figures and numbers the README and docs/ quote: logit lens (fr -> zh), feature
+# overlap on the shipped reference text and on the held-out UDHR articles, the comparison page of `small`,
+# and the 56-concept batch with its mismatched-concept baselines (docs/layers_demo.png).
+# Run from anywhere: bash examples/make_figures.sh [WORK_FOLDER]   (about 15-20 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-figures-work}
+rm -rf "$work" && mkdir -p "$work"
+run() { echo "+ $*" >&2; "$@"; }
+run babelgraph lens --task translation --from fr --to zh --seed 0 --out "$work/lens" --quiet
+cp "$work/lens/lens-translation-fr-zh.png" docs/lens_fr_zh.png
+run babelgraph overlap --out "$work/overlap-reference" | tee "$work/overlap-reference.txt"
+cp "$work/overlap-reference/overlap-en-fr-zh.png" docs/overlap_demo.png
+run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_articles --out "$work/overlap-udhr" \
+    | tee "$work/overlap-udhr.txt"
+cp "$work/overlap-udhr/overlap-en-fr-zh.png" docs/overlap_udhr.png
+run babelgraph compare --concept small --out "$work/compare" --format html --quiet
+chromium --headless --no-sandbox --hide-scrollbars --window-size=1600,1400 \
+    --screenshot="$PWD/docs/compare_small.png" "file://$PWD/$work/compare/small/page.html" 2>/dev/null
+cut -f1 src/babelgraph/data/antonyms.tsv | tail -n +2 | sed 's/.*/{"concept": "&"}/' >"$work/concepts.jsonl"
+run babelgraph compare --file "$work/concepts.jsonl" --out "$work/concepts" --no-overlap --format json --quiet
+cp "$work/concepts/layers.png" docs/layers_demo.png
+echo "numbers: $work/overlap-*.txt, $work/concepts/layers.csv, $work/compare/small/features.json" >&2

@@ -1,1 +1,0 @@
-"""Scripts that rebuild the bundled demo model from the word tables (see MODEL_CARD.md)."""
