@@ -80,10 +80,11 @@ def clean_float(value: Any) -> float:
 
 
 def _cell_shape(n: int) -> tuple[int, int]:
-    """(columns, sub-rows) of a cell of ``n`` nodes: one row up to 8, then up to MAX_SUBROWS rows, then wider."""
-    if n <= 8:
+    """(columns, sub-rows) of a cell of ``n`` nodes: one row up to 4, then up to MAX_SUBROWS rows, then wider
+    (a layer's row has room for the sub-rows; the page's width is what runs out first)."""
+    if n <= 4:
         return max(n, 1), 1
-    rows = min(MAX_SUBROWS, math.ceil(n / 8))
+    rows = min(MAX_SUBROWS, math.ceil(n / 4))
     return math.ceil(n / rows), rows
 
 
@@ -104,7 +105,7 @@ def layout(graph: AttributionGraph) -> list[tuple[float, float]]:
     for (_, position), members in cells.items():
         if any(graph.nodes[i].kind in ("feature", "error") for i in members):
             columns, _ = _cell_shape(len(members))
-            widths[position] = max(widths[position], CELL_WIDTH, columns * NODE_SPACING + 2 * NODE_SPACING)
+            widths[position] = max(widths[position], CELL_WIDTH, (columns + 1) * NODE_SPACING)
     centres, left = [], 0.0
     for width in widths:
         centres.append(left + width / 2)

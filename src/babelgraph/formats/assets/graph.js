@@ -35,7 +35,7 @@
     physics: {enabled: false},
     interaction: {hover: true, tooltipDelay: 80, hideEdgesOnDrag: true, hideEdgesOnZoom: E > 5000},
     edges: {smooth: false, arrows: {to: {scaleFactor: 0.35}}},
-    nodes: {scaling: {label: {drawThreshold: 6}}},
+    nodes: {scaling: {label: {drawThreshold: 5}}},  // labels still drawn on a 6-layer graph fitted to a laptop screen
     layout: {improvedLayout: false}
   };
   var network = new vis.Network(container, {nodes: nodes, edges: edges}, options);
