@@ -121,7 +121,9 @@ def test_cli_bad_syntax_exits_2_with_one_line(capsys):
 
 def test_demo_translation_task_is_finite(tmp_path):
     result = lens_task(demo(), "translation", "fr", "zh", max_words=12)
-    assert result.n_prompts == 12 and set(result.probabilities) == {"zh", "en"}
+    assert result.n_prompts == 12 and set(result.probabilities) == {"zh", "en", "en_control"}
+    for words in result.answers:  # the control is another prompt's English word, never this one's
+        assert words["en_control"] != words["en"] and words["en_control"] in {w["en"] for w in result.answers}
     values = [v for series in result.probabilities.values() for v in series] + result.entropy
     assert all(math.isfinite(v) for v in values)
     assert all(lo <= m + 1e-12 for lo, m in zip(result.low["zh"], result.probabilities["zh"]))

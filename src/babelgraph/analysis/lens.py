@@ -275,11 +275,32 @@ def lens_task(
         answers.append(words)
     if not prompts:
         raise BabelgraphError(f"no word of the {task} table is usable for {source}->{target} with this model")
+    if "en" in answers[0] and len(answers) > 1:
+        _add_english_control(model, answers)
     samples = _lens_many(model, prompts, answers)
     labels = list(answers[0])
     name = f"{source}->{target}" if task == "translation" else target
     texts = [str(p) for p in prompts]
     return _summarise(samples, labels, texts, answers, title=f"{task} {name}, {len(samples)} words")
+
+
+CONTROL = "en_control"
+
+
+def _add_english_control(model: ReplacementModel, answers: list[dict[str, str]]) -> None:
+    """Give every prompt a control answer: the English word of another prompt of the task (the next one that
+    shares no beginning token with this prompt's answers). Its probability is the baseline for "the English word
+    is ahead": a lens that favours English-looking tokens in general lifts the control as much."""
+    n = len(answers)
+    for i, words in enumerate(answers):
+        taken = {t for w in words.values() for t in answer_tokens(model, w)}
+        for step in range(1, n):
+            other = answers[(i + step) % n]["en"]
+            if other != words["en"] and not set(answer_tokens(model, other)) & taken:
+                words[CONTROL] = other
+                break
+        else:
+            raise BabelgraphError("no control word: the task needs English words that begin with different tokens")
 
 
 # ---- output -------------------------------------------------------------------------------------------------

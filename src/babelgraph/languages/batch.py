@@ -400,13 +400,10 @@ def _read(folder: Path) -> dict[str, Any]:
 
 def save_layer_plot(summary: Mapping[str, Any], path: Path) -> Path:
     """Share of concept-selective features shared across languages, per layer, with its band and the baseline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from babelgraph.files import atomic_path
+    from babelgraph.plotting import pyplot
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=120)
     for which, label, style in (("layers", "same concept", "-"), ("baseline_layers", "mismatched concepts", "--")):
         rows = [(int(k), v) for k, v in (summary.get(which) or {}).items() if v.get("share_shared") is not None]
@@ -420,6 +417,8 @@ def save_layer_plot(summary: Mapping[str, Any], path: Path) -> Path:
                 [k for k, _ in banded], [v["low"] for _, v in banded], [v["high"] for _, v in banded], alpha=0.2
             )
     n = len(summary.get("concepts", {}))
+    layers = sorted({int(k) for which in ("layers", "baseline_layers") for k in (summary.get(which) or {})})
+    ax.set_xticks(layers)  # every layer, also those without concept-selective features (no point drawn)
     ax.set(xlabel="layer", ylabel="shared / (shared + specific)", ylim=(-0.02, 1.02))
     ax.set_title(f"Concept-selective features shared across languages ({n} concepts, 95% band)", fontsize=9)
     if ax.lines:
