@@ -15,17 +15,12 @@ import sys
 import time
 
 import torch
-from common import out_dir
+from common import ARTEFACTS, out_dir
 from evaluate import CANONICAL
 from load import dictionary_dirs, load_transformer
 
 REQUIRED = [
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "MODEL_CARD.md",
-    "eval_results.json",
+    *ARTEFACTS,
     "reference/en.txt",
     "reference/fr.txt",
     "reference/zh.txt",

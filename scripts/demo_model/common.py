@@ -17,6 +17,15 @@ LANGS = ("en", "fr", "zh")
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("BABELGRAPH_DEMO_DATA", "/work/shared/data"))
 BOS = "<|bos|>"
+# The build's top-level artefacts, as the package ships them (beside the dictionary, reference and held-out folders).
+ARTEFACTS = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "MODEL_CARD.md",
+    "eval_results.json",
+]
 EOS = "<|endoftext|>"
 
 

@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import shutil
 
-from common import REPO, out_dir
+from common import ARTEFACTS, REPO, out_dir
 
-FILES = [
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "MODEL_CARD.md",
-    "eval_results.json",
-]
 FOLDERS = ["transcoders", "residual_saes", "heldout"]
 
 
 def main() -> None:
     src = out_dir()
     demo = REPO / "src" / "babelgraph" / "demo"
-    for name in FILES:
+    for name in ARTEFACTS:
         shutil.copy(src / name, demo / name)
     for name in FOLDERS:
         shutil.rmtree(demo / name, ignore_errors=True)
