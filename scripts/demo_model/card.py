@@ -322,8 +322,8 @@ def main() -> None:
                 "in and knows the translations, but does not compose them. The sweep above found no recipe that "
                 "does (3.3x the steps, twice the width and 8 layers, or 8x the translation data: 0-11% in every run), "
                 "so this is a property of models this small trained this briefly, reported as such: expect "
-                "language-specific antonym lookups in this model, and shared features that are shared words, "
-                "formats and tasks rather than a shared antonym step."
+                "language-specific antonym lookups in this model; the shared concept features babelgraph finds at "
+                "layers 3-4 (above) are shared representations, not a shared antonym step."
             )
     w(
         f"- Tiny and briefly trained ({tm.get('tokens', 0) / 1e6:.0f}M tokens): fluent only on the task formats and "
