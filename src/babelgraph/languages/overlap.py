@@ -121,9 +121,13 @@ def mean_iou(
 
     Returns ``(means, stds, number of pairs used)``; with no pairs the means and stds are NaN.
     """
-    values = list(iou_values(sets_a, sets_b, pairing).values())
+    n_layers = next((len(s) for s in [*sets_a, *sets_b] if s is not None), 0)
+    return _mean_std(iou_values(sets_a, sets_b, pairing), n_layers)
+
+
+def _mean_std(by_line: dict[int, list[float]], n_layers: int) -> tuple[list[float], list[float], int]:
+    values = list(by_line.values())
     if not values:
-        n_layers = next((len(s) for s in [*sets_a, *sets_b] if s is not None), 0)
         return [math.nan] * n_layers, [math.nan] * n_layers, 0
     means = [sum(column) / len(column) for column in zip(*values)]
     stds = [math.sqrt(sum((v - m) ** 2 for v in column) / len(column)) for column, m in zip(zip(*values), means)]
@@ -207,14 +211,14 @@ def feature_overlap(
     for x, a in enumerate(languages):
         for b in languages[x + 1 :]:
             pair = f"{a}-{b}"
-            mean, std, used = mean_iou(sets[a], sets[b], range(n))
+            parallel = iou_values(sets[a], sets[b], range(n))
+            baseline = iou_values(sets[a], sets[b], derangement(n, baseline_seed))
+            n_layers = len(result.layers)
+            mean, std, used = _mean_std(parallel, n_layers)
             result.parallel_mean[pair], result.parallel_std[pair], result.n_pairs[pair] = mean, std, used
-            shuffled = derangement(n, baseline_seed)
-            mean, std, used = mean_iou(sets[a], sets[b], shuffled)
+            mean, std, used = _mean_std(baseline, n_layers)
             result.baseline_mean[pair], result.baseline_std[pair], result.n_baseline_pairs[pair] = mean, std, used
-            diff = paired_difference(
-                iou_values(sets[a], sets[b], range(n)), iou_values(sets[a], sets[b], shuffled), seed=baseline_seed
-            )
+            diff = paired_difference(parallel, baseline, seed=baseline_seed)
             result.difference[pair], result.difference_low[pair], result.difference_high[pair] = diff
     return result
 
