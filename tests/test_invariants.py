@@ -27,6 +27,12 @@ def jumprelu_transcoder_setup(model):
     return [make_transcoder("jumprelu_transcoder", layer) for layer in range(3)]
 
 
+def skip_transcoder_setup(model):
+    """Every MLP replaced by a skip transcoder reading ln2's output: the written-out backward pass
+    (babelgraph.model.backward) computes these rows wherever the blocks allow it."""
+    return [make_transcoder("skip_transcoder", layer, seed=layer) for layer in range(3)]
+
+
 def sae_setup(kind):
     def build(model):
         return [make_sae(kind, f"blocks.{layer}.hook_resid_post") for layer in range(3)]
@@ -55,6 +61,7 @@ def cross_layer_setup(model):
 SETUPS = {
     "transcoders": transcoder_setup,
     "jumprelu-transcoders": jumprelu_transcoder_setup,
+    "skip-transcoders": skip_transcoder_setup,
     **{f"resid-{kind}": sae_setup(kind) for kind in SAES},
     "mixed-saes": mixed_sae_setup,
     "cross-layer": cross_layer_setup,

@@ -6,10 +6,10 @@ affine function of the sources (feature activations, error vectors, embeddings),
     A[t, s] = a_s * (d_s . J^T w_t)
 
 where ``J^T w_t`` is one backward pass of that frozen model from target ``t``'s read direction ``w_t``, with the
-gradient stopped at every feature. Rows are computed up to ``batch_size`` at a time: the frozen model runs once
-(batch 1) on the prompt up to the targets' positions, and one backward pass with a batch of cotangents
-(``torch.autograd.grad(..., is_grads_batched=True)``) gives a row per target: the usual "one forward pass on
-``batch`` copies" without the copies, so the forward pass's memory and time are divided by the batch size.
+gradient stopped at every feature. Rows are computed up to ``batch_size`` at a time, one backward pass per batch
+over the prompt up to the targets' positions, by :mod:`babelgraph.model.backward`: autograd with batched
+cotangents through one frozen replay (batch 1, not ``batch`` copies), or, for per-layer transcoders, the same
+map written out.
 
 Memory grows with what is kept. With ``N`` nodes (features given rows + errors + embeddings + logits), ``F``
 active features, ``C = F + errors + embeddings`` raw columns and batch ``b``, the peak beyond the model is
@@ -37,13 +37,12 @@ from tqdm.auto import tqdm
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.graph import AttributionGraph, Node
+from babelgraph.model.backward import PrefixBackward, frozen_backward
 from babelgraph.model.replacement import (
-    FrozenRun,
     Prompt,
     ReplacementModel,
     Trace,
     demeaned_unembedding,
-    frozen_forward,
     single_token,
     token_strings,
     tokenize,
@@ -153,32 +152,28 @@ class _Target:
 
 def _backward_rows(
     model: ReplacementModel,
-    run: FrozenRun,
+    backward: PrefixBackward,
     length: int,
     src: _Sources,
     sources: list[tuple[torch.Tensor, torch.Tensor]],
     targets: list[_Target],
 ) -> torch.Tensor:
-    """Rows of A for targets that read at one place (one dictionary, or the logits), from a frozen run of the
-    prompt's first ``length`` tokens: one backward pass with batched cotangents (``is_grads_batched``).
+    """Rows of A for targets that read at one place (one dictionary, or the logits), from backward passes on
+    the prompt's first ``length`` tokens (one batch of cotangents).
 
     The result is a ``len(targets) x (src.n_columns + 1)`` buffer (the last column collects padding) that the
     caller copies into its storage: the only per-batch allocation of row size."""
     k = targets[0].dict_index
-    base = run.final if k < 0 else run.reads[k]
-    grad = torch.zeros(len(targets), *base.shape, dtype=base.dtype, device=base.device)
-    positions = [t.position for t in targets]
-    grad[range(len(targets)), 0, positions] = torch.stack([t.vector for t in targets]).to(base.dtype)
+    positions = torch.tensor([t.position for t in targets], device=sources[0][0].device)
+    gradients = backward.gradients(k, positions, torch.stack([t.vector for t in targets]))
     upstream = model.writes_before(None if k < 0 else model.dictionaries[k].read_hook)
-    inputs = [run.embedding, *(run.writes[w] for w in upstream)]
-    gradients = torch.autograd.grad([base], inputs, [grad], retain_graph=True, allow_unused=True, is_grads_batched=True)
-    acc = row_dtype(base.dtype)
-    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=acc, device=base.device)
+    acc = row_dtype(model.dtype)
+    rows = torch.zeros(len(targets), src.n_columns + 1, dtype=acc, device=positions.device)
     for (vectors, columns), gradient in zip([sources[0], *(sources[w + 1] for w in upstream)], gradients):
         if gradient is None:
             continue
         # [pos, rows, d] @ [pos, d, m] -> every source's entry at every position, in one batched matmul
-        entries = torch.bmm(gradient[:, 0].transpose(0, 1).to(acc), vectors[:length].transpose(1, 2).to(acc))
+        entries = torch.bmm(gradient.transpose(0, 1).to(acc), vectors[:length].transpose(1, 2).to(acc))
         # accumulate: a cross-layer dictionary's features write at several write points, one column each
         rows.index_add_(1, columns[:length].flatten(), entries.transpose(0, 1).reshape(len(targets), -1))
     return rows
@@ -196,6 +191,7 @@ class _RowComputer:
     def __init__(self, model: ReplacementModel, tr: Trace, src: _Sources, batch_size: int, bar: tqdm) -> None:
         self.model, self.tr, self.src, self.batch_size, self.bar = model, tr, src, batch_size, bar
         self.sources = _source_vectors(model, tr, src)
+        self.backward = frozen_backward(model)
         self.clock = {"forward": 0.0, "backward": 0.0}
 
     def __call__(self, targets: list[_Target], out: torch.Tensor, slots: Sequence[int]) -> None:
@@ -207,7 +203,7 @@ class _RowComputer:
         for bucket in self._buckets(targets):
             length = max(targets[i].position for i in bucket) + 1
             tick = time.perf_counter()
-            run = frozen_forward(self.model, self.tr.prefix(length), 1)
+            backward = self.backward.prefix(self.tr.prefix(length))
             self.clock["forward"] += time.perf_counter() - tick
             tick = time.perf_counter()
             by_dict: dict[int, list[int]] = {}
@@ -216,7 +212,8 @@ class _RowComputer:
             for indices in by_dict.values():
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start : start + self.batch_size]
-                    rows = _backward_rows(self.model, run, length, self.src, self.sources, [targets[i] for i in chunk])
+                    batch = [targets[i] for i in chunk]
+                    rows = _backward_rows(self.model, backward, length, self.src, self.sources, batch)
                     where = torch.tensor([slots[i] for i in chunk], dtype=torch.long, device=out.device)
                     out[where, :n_columns] = rows[:, :n_columns].to(out.device, out.dtype)
                     self.bar.update(len(chunk))
