@@ -179,6 +179,9 @@ def _backward_rows(
     return rows
 
 
+_CPU_PASS_ELEMENTS = 1 << 19  # gradient entries per backward pass on a CPU (2 MB in float32)
+
+
 class _RowComputer:
     """Computes rows for any list of targets.
 
@@ -209,15 +212,25 @@ class _RowComputer:
             by_dict: dict[int, list[int]] = {}
             for i in bucket:
                 by_dict.setdefault(targets[i].dict_index, []).append(i)
+            per_pass = self._rows_per_pass(length)
             for indices in by_dict.values():
-                for start in range(0, len(indices), self.batch_size):
-                    chunk = indices[start : start + self.batch_size]
+                for start in range(0, len(indices), per_pass):
+                    chunk = indices[start : start + per_pass]
                     batch = [targets[i] for i in chunk]
                     rows = _backward_rows(self.model, backward, length, self.src, self.sources, batch)
                     where = torch.tensor([slots[i] for i in chunk], dtype=torch.long, device=out.device)
                     out[where, :n_columns] = rows[:, :n_columns].to(out.device, out.dtype)
                     self.bar.update(len(chunk))
             self.clock["backward"] += time.perf_counter() - tick
+
+    def _rows_per_pass(self, length: int) -> int:
+        """At most ``batch_size``; on a CPU also few enough that a pass's gradients (rows x length x d_model)
+        stay near 2 MB, within the caches: at 128 tokens 32 rows per pass took about 20% less time than 64
+        (docs/benchmarks.md)."""
+        if self.model.device.type != "cpu":
+            return self.batch_size
+        d_model = int(self.model.model.cfg.d_model)
+        return max(4, min(self.batch_size, _CPU_PASS_ELEMENTS // (length * d_model)))
 
     def _buckets(self, targets: list[_Target]) -> list[list[int]]:
         """Consecutive positions, closed when some dictionary has ``batch_size`` targets in the bucket."""
