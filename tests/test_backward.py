@@ -52,3 +52,32 @@ def test_other_models_fall_back_to_autograd():
     partial = bg.load_model(MODELS["gpt2"](), [make_transcoder("skip_transcoder", 1)])  # MLPs 0 and 2 stay
     for model in (parallel, saes, partial):
         assert isinstance(frozen_backward(model), AutogradBackward)
+
+
+@pytest.mark.parametrize("norm_kind", ["LN", "RMS"])
+def test_folding_a_norm_into_the_matrix_next_to_it_is_exact(norm_kind):
+    """The identities the written-out pass rests on, for both sides a matrix can sit on (a post-attention
+    LayerNorm, which transformer_lens does not build today, included)."""
+    from transformer_lens.components import LayerNorm, RMSNorm
+
+    from babelgraph.model.backward import _fold_into_reader, _fold_into_writer
+
+    generator = torch.Generator().manual_seed(1)
+    cfg = {"d_model": D_MODEL, "d_head": 8, "n_layers": 1, "n_ctx": 8, "eps": 1e-5, "dtype": torch.float64}
+    norm = (LayerNorm if norm_kind == "LN" else RMSNorm)(cfg)
+    norm.w.data = torch.randn(D_MODEL, generator=generator, dtype=torch.float64)
+
+    def backward(g):  # centre(g * gain), the norm's backward pass without its per-position scale
+        g = g * norm.w
+        return g - g.mean(-1, keepdim=True) if norm_kind == "LN" else g
+
+    v, m_read = (
+        torch.randn(5, 12, generator=generator, dtype=torch.float64),
+        torch.randn(12, D_MODEL, generator=generator, dtype=torch.float64),
+    )
+    assert torch.allclose(v @ _fold_into_reader(norm, m_read, True), backward(v @ m_read), atol=1e-12)
+    g, m_write = (
+        torch.randn(5, D_MODEL, generator=generator, dtype=torch.float64),
+        torch.randn(D_MODEL, 12, generator=generator, dtype=torch.float64),
+    )
+    assert torch.allclose(g @ _fold_into_writer(norm, m_write), backward(g) @ m_write, atol=1e-12)

@@ -19,8 +19,10 @@ active features, ``C = F + errors + embeddings`` raw columns and batch ``b``, th
 - ``max_feature_nodes = K``: the computed rows, ``(logits + K) x C`` float32, plus the final ``N x N``
   adjacency (``N = K + errors + embeddings + logits``) they are folded into, plus sweeps of about 64 MB;
 
-plus, in both, one frozen forward run of a prefix at batch 1 and a backward pass's ``b x prefix x d_model``
-gradients. No ``F x C`` matrix and no second ``N x N`` copy is made.
+plus, in both, a backward pass's gradients at every write point upstream of its targets (``layers + 1`` tensors of
+``b x prefix x d_model``; with autograd also one frozen forward run of the prefix at batch 1), and for the
+written-out backward pass a copy of each block's ``W_V``, ``W_O`` and skip with the norms folded in (about 1.5 GB
+in float32 at Gemma-2-2B size). No ``F x C`` matrix and no second ``N x N`` copy is made.
 
 This module reaches the model only through the :class:`~babelgraph.model.dictionaries.Dictionary` interface and
 the replacement model's write points; it names no hook.
@@ -224,13 +226,14 @@ class _RowComputer:
             self.clock["backward"] += time.perf_counter() - tick
 
     def _rows_per_pass(self, length: int) -> int:
-        """At most ``batch_size``; on a CPU also few enough that a pass's gradients (rows x length x d_model)
-        stay near 2 MB, within the caches: at 128 tokens 32 rows per pass took about 20% less time than 64
+        """At most ``batch_size``; on a CPU also few enough (but at least 4) that a pass's gradients
+        (rows x length x d_model) stay near 2 MB, within the caches. On the benchmark model (d_model 256) at 128
+        tokens that is at most 16 rows, and the graph took 17-20 s against 23 s with 64-row passes
         (docs/benchmarks.md)."""
         if self.model.device.type != "cpu":
             return self.batch_size
         d_model = int(self.model.model.cfg.d_model)
-        return max(4, min(self.batch_size, _CPU_PASS_ELEMENTS // (length * d_model)))
+        return min(self.batch_size, max(4, _CPU_PASS_ELEMENTS // (length * d_model)))
 
     def _buckets(self, targets: list[_Target]) -> list[list[int]]:
         """Consecutive positions, closed when some dictionary has ``batch_size`` targets in the bucket."""

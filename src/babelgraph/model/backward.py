@@ -102,6 +102,8 @@ def _supported(model: ReplacementModel) -> bool:
         return False
     if cfg.original_architecture in POST_NORM_ARCHITECTURES or cfg.positional_embedding_type == "shortformer":
         return False
+    if getattr(cfg, "clip_qkv", None) is not None or getattr(cfg, "load_in_4bit", False):
+        return False  # clipped values (OLMo) have zero gradient where they clip; 4-bit weights are packed
     if len(model.dictionaries) != cfg.n_layers or len(model.write_points) != cfg.n_layers:
         return False
     for layer, (d, point) in enumerate(zip(model.dictionaries, model.write_points)):
@@ -117,14 +119,29 @@ def _supported(model: ReplacementModel) -> bool:
     return all(type(b.attn).__name__ in _ATTENTION for b in hooked.blocks)
 
 
-def _fold(norm: torch.nn.Module, matrix: torch.Tensor, gain: bool) -> torch.Tensor:
-    """``matrix`` ``[d_model, k]`` (rows: the norm's output dimension) with the norm's gain and centring folded
-    into it: ``centre(g * gain) @ matrix == g @ _fold(...)``."""
-    weight = getattr(norm, "w", None) if gain else None
+def _gain(norm: torch.nn.Module, dtype: torch.dtype) -> torch.Tensor | None:
+    weight = getattr(norm, "w", None)
+    return None if weight is None else weight.detach().to(dtype)
+
+
+def _fold_into_reader(norm: torch.nn.Module, matrix: torch.Tensor, gain: bool) -> torch.Tensor:
+    """``matrix`` ``[k, d_model]`` maps a gradient onto the norm's output (``h = v @ matrix``); returns it with
+    the norm's backward pass (gain, if ``gain``, then centring) folded in: ``v @ result == centre(h * gain)``."""
     matrix = matrix.to(_WIDE[matrix.dtype])
+    weight = _gain(norm, matrix.dtype) if gain else None
     if weight is not None:
-        matrix = weight.detach().to(matrix.dtype)[:, None] * matrix
-    return _centre(matrix, 0) if CENTRED_NORMS[type(norm).__name__] else matrix
+        matrix = matrix * weight
+    return _centre(matrix, 1) if CENTRED_NORMS[type(norm).__name__] else matrix
+
+
+def _fold_into_writer(norm: torch.nn.Module, matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` ``[d_model, k]`` is applied after the norm's backward pass (``z = centre(g * gain) @ matrix``);
+    returns it with that folded in: ``g @ result == z``."""
+    matrix = matrix.to(_WIDE[matrix.dtype])
+    if CENTRED_NORMS[type(norm).__name__]:
+        matrix = _centre(matrix, 0)
+    weight = _gain(norm, matrix.dtype)
+    return matrix if weight is None else weight[:, None] * matrix
 
 
 class TranscoderBackward:
@@ -143,9 +160,9 @@ class TranscoderBackward:
             skip = model.dictionaries[layer].skip(0)  # [d_model (out), d_model (in)]
             self.blocks.append(
                 _Block(
-                    w_o=(_fold(block.ln1_post, w_o, True) if post else w_o).to(dtype),
-                    w_v=_fold(block.ln1, w_v.T, True).T.to(dtype),  # attention reads ln1's output, gain included
-                    skip=None if skip is None else _fold(block.ln2, skip.detach().T, False).T.to(dtype),
+                    w_o=(_fold_into_writer(block.ln1_post, w_o) if post else w_o).to(dtype),
+                    w_v=_fold_into_reader(block.ln1, w_v, True).to(dtype),  # attention reads ln1's gain too
+                    skip=None if skip is None else _fold_into_reader(block.ln2, skip.detach(), False).to(dtype),
                     n_heads=n_heads,
                 )
             )

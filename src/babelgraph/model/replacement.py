@@ -462,7 +462,7 @@ def _frozen_norm_gradients(hooked: HookedTransformer, tr: Trace, hooks: list[tup
         handles.append(module.register_forward_pre_hook(keep))
 
         def swap(act: torch.Tensor, hook: Any, inputs=inputs, inverse=1.0 / scale, centred=centred) -> torch.Tensor:
-            return _FrozenNormGradient.apply(inputs[0], act, inverse.to(act.dtype), centred)
+            return _FrozenNormGradient.apply(inputs[0], act.detach(), inverse.to(act.dtype), centred)
 
         hooks.append((f"{path}.hook_normalized", swap))
     return handles
