@@ -19,6 +19,10 @@ def _repeats(r: dict) -> str:
     return ", ".join(f"{k} x{v}" for k, v in r.items()) or "once"
 
 
+def _load_list(p: Path) -> list:
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else []
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -232,6 +236,23 @@ def main() -> None:
                     + " | "
                     + "/".join(f"{row['fvu_answer'][l]:.2f}" for l in LANGS)
                     + f" | {row['loss_recovered']:.3f} | {row['spliced_loss']:.3f} | {row['test_fvu_bound']} |"
+                )
+        sweep = _load_list(c / "dictionary_sweep.json")
+        if sweep:
+            w(
+                "\nLate-layer transcoders, other settings (`scripts/demo_model/dictionary_sweep.py`, not shipped; "
+                "*base* is the shipped recipe, trained on 1200 rows of the mix where the build used 1000). "
+                "*answers*: answer positions of the trained wordings oversampled to that share of the training rows; "
+                "FVU on the mix's held-out positions and at the held-out-wording answer positions as above.\n"
+            )
+            w("| layer | setting | width | target L0 | answers | L0 | FVU mix | FVU answer en/fr/zh |")
+            w("|---|---|---|---|---|---|---|---|")
+            for row in sweep:
+                w(
+                    f"| {row['layer']} | {row['config']} | {row['width']} | {row['target_l0']:.0f} | "
+                    f"{pct(row['answer_share'])} | {row['l0']:.1f} | {row['fvu_mix_heldout']:.2f} | "
+                    + "/".join(f"{row['fvu_answer'][l]:.2f}" for l in LANGS)
+                    + " |"
                 )
         ov = r.get("overlap_reference_jaccard")
         if ov:
