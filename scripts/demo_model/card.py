@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from common import ANT_HELDOUT, ANT_TRAIN, LANGS, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir
 
 
-def _load(p: Path) -> dict:
+def _load(p: Path) -> Any:  # a dict, or the sweep's list; {} if missing
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
 
 def _repeats(r: dict) -> str:
     return ", ".join(f"{k} x{v}" for k, v in r.items()) or "once"
-
-
-def _load_list(p: Path) -> list:
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else []
 
 
 def pct(x: float) -> str:
@@ -237,7 +234,7 @@ def main() -> None:
                     + "/".join(f"{row['fvu_answer'][l]:.2f}" for l in LANGS)
                     + f" | {row['loss_recovered']:.3f} | {row['spliced_loss']:.3f} | {row['test_fvu_bound']} |"
                 )
-        sweep = _load_list(c / "dictionary_sweep.json")
+        sweep = _load(c / "dictionary_sweep.json")
         if sweep:
             w(
                 "\nLate-layer transcoders, other settings (`scripts/demo_model/dictionary_sweep.py`, not shipped; "

@@ -54,10 +54,6 @@ def answer_activations(model, templates: dict, hooks: list[str]) -> dict[str, di
     return {lang: {h: torch.stack(v) for h, v in acts.items()} for lang, acts in out.items()}
 
 
-def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
-    return float((pred - target).pow(2).sum() / (target - target.mean(0)).pow(2).sum())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--layers", type=int, nargs="+", default=[4, 5])
@@ -103,9 +99,11 @@ def main() -> None:
                     "target_l0": l0,
                     "answer_share": share,
                     "seconds": round(time.time() - t0),
-                    "fvu_mix_heldout": fvu(tc(mix[hin][held]), mix[hout][held]),
+                    "fvu_mix_heldout": trainer.fvu(tc(mix[hin][held]), mix[hout][held]),
                     "l0": float((tc.encode(mix[hin][held]) > 0).sum(-1).float().mean()),
-                    "fvu_answer": {lang: fvu(tc(held_answers[lang][hin]), held_answers[lang][hout]) for lang in LANGS},
+                    "fvu_answer": {
+                        lang: trainer.fvu(tc(held_answers[lang][hin]), held_answers[lang][hout]) for lang in LANGS
+                    },
                 }
             print(json.dumps(result), flush=True)
             results.append(result)

@@ -26,8 +26,10 @@ from typing import Protocol
 
 import torch
 
-from babelgraph.model.replacement import CENTRED_NORMS, FrozenRun, ReplacementModel, Trace, frozen_forward
+from babelgraph.model.replacement import FrozenRun, ReplacementModel, Trace, frozen_forward
 
+# transformer_lens norm classes, and whether each centres its input (LayerNorm) or only scales it (RMSNorm)
+CENTRED_NORMS = {"LayerNorm": True, "LayerNormPre": True, "RMSNorm": False, "RMSNormPre": False}
 _ATTENTION = {"Attention", "GroupedQueryAttention"}
 _WIDE = {
     t: torch.promote_types(t, torch.float32) for t in (torch.float16, torch.bfloat16, torch.float32, torch.float64)

@@ -360,7 +360,6 @@ def frozen_forward(
             hooks.extend(_frozen_gate_hooks(name, value, tr.frozen[name.replace("hook_pre", "hook_post")]))
         else:  # attention patterns, normalisation scales, the gate branch of a gated MLP
             hooks.append((name, lambda act, hook, value=value: _replay(value, act)))
-    undo = _frozen_norm_gradients(hooked, tr, hooks) if requires_grad else []
     for layer in sorted(_replaced_mlps(model)):  # the MLP's own output is replaced: keep autograd out of it
         hooks.append((f"blocks.{layer}.mlp.hook_pre", lambda act, hook: act.detach()))
     for k, d in enumerate(model.dictionaries):
@@ -369,12 +368,8 @@ def frozen_forward(
         hooks.append((p.hook, lambda act, hook, i=i, p=p: _write(model, run, i, p).reshape(act.shape).to(act.dtype)))
     hooks.append((FINAL_NORM_HOOK, lambda act, hook: setattr(run, "final", act)))
 
-    try:
-        with torch.set_grad_enabled(requires_grad):
-            run.logits = hooked.run_with_hooks(tr.tokens.expand(batch, -1), fwd_hooks=hooks, return_type="logits")
-    finally:
-        for handle in undo:
-            handle.remove()
+    with torch.set_grad_enabled(requires_grad):
+        run.logits = hooked.run_with_hooks(tr.tokens.expand(batch, -1), fwd_hooks=hooks, return_type="logits")
     return run
 
 
@@ -403,69 +398,6 @@ def _write(model: ReplacementModel, run: FrozenRun, i: int, p: WritePoint) -> to
     """What write point i writes: its frozen output (a leaf, where gradients are read) plus any linear skip."""
     skip = model.dictionaries[p.dictionary].skip(p.write)
     return run.writes[i] if skip is None else run.writes[i] + run.reads[p.dictionary] @ skip.T
-
-
-# transformer_lens norm classes, and whether each centres its input (LayerNorm) or only scales it (RMSNorm)
-CENTRED_NORMS = {"LayerNorm": True, "LayerNormPre": True, "RMSNorm": False, "RMSNormPre": False}
-
-
-class _FrozenNormGradient(torch.autograd.Function):
-    """A norm with its scale frozen, ``normalized = centre(x) / scale``, with its backward pass in two passes.
-
-    The value is the norm's own output; the gradient goes to the norm's input ``x`` as ``centre(g / scale)``
-    (centring is symmetric), not through autograd's five elementwise steps (divide, negate, mean, expand,
-    accumulate), which were about half of a row's backward pass on a CPU (docs/benchmarks.md).
-    """
-
-    generate_vmap_rule = True  # rows are computed with batched cotangents (is_grads_batched)
-
-    @staticmethod
-    def forward(x: torch.Tensor, normalized: torch.Tensor, inverse_scale: torch.Tensor, centred: bool) -> torch.Tensor:
-        return normalized.clone()
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
-        x, _, inverse_scale, centred = inputs
-        ctx.save_for_backward(inverse_scale)
-        ctx.centred, ctx.x_dtype = centred, x.dtype
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
-        (inverse_scale,) = ctx.saved_tensors
-        grad_x = grad * inverse_scale
-        if ctx.centred:  # sum / n, not mean: under vmap, mean falls back to a loop over the batch (torch 2.13)
-            grad_x = grad_x - grad_x.sum(-1, keepdim=True) / grad_x.shape[-1]
-        return grad_x.to(ctx.x_dtype), None, None, None
-
-
-def _frozen_norm_gradients(hooked: HookedTransformer, tr: Trace, hooks: list[tuple[str, Callable]]) -> list[Any]:
-    """Give every residual-stream norm with a frozen scale the two-pass gradient of :class:`_FrozenNormGradient`.
-
-    A pre-hook on the norm module keeps its input; a hook on its ``hook_normalized`` (appended to ``hooks``, so
-    it runs before any read hook there) swaps in the same value with that gradient. Norms inside attention
-    (QK-norm) are left alone: the frozen patterns already stop gradients there. Returns the pre-hook handles.
-    """
-    handles = []
-    for name, scale in tr.frozen.items():
-        if not name.endswith(".hook_scale") or ".attn." in name:
-            continue
-        path = name.removesuffix(".hook_scale")
-        module = hooked.get_submodule(path)
-        centred = CENTRED_NORMS.get(type(module).__name__)
-        if centred is None:  # a norm of another kind keeps autograd's gradient
-            continue
-        inputs: list[torch.Tensor] = []
-
-        def keep(module: torch.nn.Module, args: tuple, inputs=inputs) -> None:
-            inputs[:] = args[:1]
-
-        handles.append(module.register_forward_pre_hook(keep))
-
-        def swap(act: torch.Tensor, hook: Any, inputs=inputs, inverse=1.0 / scale, centred=centred) -> torch.Tensor:
-            return _FrozenNormGradient.apply(inputs[0], act.detach(), inverse.to(act.dtype), centred)
-
-        hooks.append((f"{path}.hook_normalized", swap))
-    return handles
 
 
 def _frozen_gate_hooks(pre_name: str, pre0: torch.Tensor, post0: torch.Tensor) -> list[tuple[str, Callable]]:
