@@ -213,7 +213,13 @@ def main() -> None:
                 f"Trained on {td['rows']} rows of the training mix (BOS positions dropped), {td['steps']} Adam steps of "
                 f"{td['batch_size']} activations, width {td['width']}; transcoders: ReLU skip transcoders, L1 steered "
                 f"to mean L0 ~{td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
-                f"{td['minutes']:.0f} min.\n"
+                + (
+                    f"Answer positions of the trained antonym wordings (never the held-out ones) oversampled to "
+                    f"{pct(td['answer_share'])} of the training activations, the setting the sweep below chose. "
+                    if td.get("answer_share")
+                    else ""
+                )
+                + f"{td['minutes']:.0f} min.\n"
             )
         w(
             "FVU = residual sum of squares / total sum of squares about the mean of the same set. *answer*: the last "
@@ -237,8 +243,9 @@ def main() -> None:
         sweep = _load(c / "dictionary_sweep.json")
         if sweep:
             w(
-                "\nLate-layer transcoders, other settings (`scripts/demo_model/dictionary_sweep.py`, not shipped; "
-                "*base* is the shipped recipe, trained on 1200 rows of the mix where the build used 1000). "
+                "\nLate-layer transcoders, settings compared on the previous model build's activations "
+                "(`scripts/demo_model/dictionary_sweep.py`; *base* is the first build's recipe, *l0_48_answers25* "
+                "the one the build now uses). "
                 "*answers*: answer positions of the trained wordings oversampled to that share of the training rows; "
                 "FVU on the mix's held-out positions and at the held-out-wording answer positions as above.\n"
             )
@@ -292,6 +299,44 @@ def main() -> None:
             "\nFlags of each run: `RUNS` in scripts/demo_model/sweep.py. No recipe, size or number of steps tried "
             "gave transfer: see *Limitations*.\n"
         )
+    probe = _load(c / "transfer_probe.json")
+    probe_negative = False
+    if probe:
+        w("\n## Mixed-language antonym prompts (experiment, not shipped)\n")
+        w(
+            "`scripts/demo_model/transfer_probe.py` asks whether a different task design brings transfer: training "
+            "continues from the built model on the annealing mix with "
+            f"{probe['mixed_rows']} of every {probe['batch']} rows made of antonym prompts whose cue word is in "
+            "another language than the wording and whose answer is in the wording's language "
+            '(`The opposite of "petit" is "big"`, only in wordings of languages the pair is taught in), '
+            f"for {probe['steps']} steps at learning rate {probe['lr']:g}. Half of the pairs (blocks of six "
+            "Latin-square rows) get mixed prompts; the other half is the control. Held-out wordings, top-1:\n"
+        )
+        w("| step | taught, mixed half en/fr/zh | transfer, mixed half | transfer, control half |")
+        w("|---|---|---|---|")
+        for e in probe["evals"]:
+            w(
+                f"| {e['step']} | "
+                + " | ".join(
+                    "/".join(pct(e[f"{kind}/{half}/{l}"]) for l in LANGS)
+                    for kind, half in (("taught", "mixed"), ("transfer", "mixed"), ("transfer", "control"))
+                )
+                + " |"
+            )
+        last = probe["evals"][-1]
+        mixed, control = (sum(last[f"transfer/{half}/{l}"] for l in LANGS) / 3 for half in ("mixed", "control"))
+        probe_negative = mixed < control + 0.1
+        if probe_negative:
+            w(
+                f"\nAfter {last['step']} steps, transfer on the pairs with mixed prompts ({pct(mixed)} on average) is "
+                f"no better than on the control half ({pct(control)}): reading the cue in any language did not make "
+                "the antonym step language-independent, at least not by continued training.\n"
+            )
+        else:
+            w(
+                f"\nAfter {last['step']} steps, transfer on the pairs with mixed prompts averages {pct(mixed)} against "
+                f"{pct(control)} on the control half.\n"
+            )
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")
@@ -339,7 +384,8 @@ def main() -> None:
                 + " of the time (held-out wordings; target 50%). It learns each pair in the languages it is taught "
                 "in and knows the translations, but does not compose them. The sweep above found no recipe that "
                 "does (3.3x the steps, twice the width and 8 layers, or 8x the translation data: 0-11% in every run), "
-                "so this is a property of models this small trained this briefly, reported as such: expect "
+                + ("nor did continued training on mixed-language prompts (above), " if probe_negative else "")
+                + "so this is a property of models this small trained this briefly, reported as such: expect "
                 "language-specific antonym lookups in this model; the shared concept features babelgraph finds at "
                 "layers 3-4 (above) are shared representations, not a shared antonym step."
             )

@@ -1,9 +1,9 @@
 """Settings for the late-layer transcoders, scored where the graphs need them: FVU at answer positions.
 
-The shipped transcoders (train_dictionaries.py: width 1024, mean L0 24, the annealing mix) reconstruct the MLP
-output of layers 4-5 poorly at antonym answer positions (FVU 0.46-0.91 on held-out wordings, model card), where
-the antonym lookup happens. This trains one transcoder per setting and layer with train_dictionaries.py's own
-trainer and scores it on the held-out positions of the mix and, per language, on the answer positions of the
+The first shipped transcoders (width 1024, mean L0 24, the annealing mix only) reconstructed the MLP
+output of layers 4-5 poorly at antonym answer positions (FVU 0.46-0.91 on held-out wordings), where the
+antonym lookup happens; train_dictionaries.py now uses this sweep's winner. This trains one transcoder per
+setting and layer with train_dictionaries.py's own trainer and scores it on the held-out positions of the mix and, per language, on the answer positions of the
 held-out antonym wordings (evaluate.py's positions). Settings: width, target L0, and oversampling the answer
 positions of the *trained* wordings to a share of the training rows (held-out wordings stay unseen).
 
@@ -19,9 +19,8 @@ import time
 
 import torch
 import train_dictionaries as trainer
-from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, antonym_plan, cache_dir, out_dir
+from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, cache_dir, out_dir
 from load import load_transformer
-from quick_eval import directed, prompt_and_answer
 from train_model import ANNEAL_REPEAT, build_rows, parse_repeat
 
 # name: (width, target mean L0, share of training rows that are trained-wording answer positions)
@@ -33,25 +32,6 @@ CONFIGS = {
     "wide_l0_48_answers25": (2048, 48.0, 0.25),
     "l0_48_answers25": (1024, 48.0, 0.25),
 }
-
-
-def answer_activations(model, templates: dict, hooks: list[str]) -> dict[str, dict[str, torch.Tensor]]:  # noqa: ANN001
-    """Per language and hook, the activations at the last prompt position of every antonym prompt."""
-    out: dict[str, dict[str, list[torch.Tensor]]] = {lang: {h: [] for h in hooks} for lang in LANGS}
-    with torch.no_grad():
-        for lang in LANGS:
-            for template in templates[lang]:
-                if not directed(template):
-                    continue
-                for plan in antonym_plan():
-                    for a, b in (plan["pair"][lang], plan["pair"][lang][::-1]):
-                        prompt = prompt_and_answer(model.tokenizer, template, a=a, b=b)
-                        if prompt is None:
-                            continue
-                        _, cache = model.run_with_cache(torch.tensor([prompt[0]]), names_filter=hooks)
-                        for h in hooks:
-                            out[lang][h].append(cache[h][0, -1])
-    return {lang: {h: torch.stack(v) for h, v in acts.items()} for lang, acts in out.items()}
 
 
 def main() -> None:
@@ -72,8 +52,8 @@ def main() -> None:
     tokens = rows[torch.randperm(rows.shape[0], generator=g)[: trainer.N_ROWS]]
     with torch.no_grad():
         mix = trainer.collect(model, tokens, hooks)
-    held_answers = answer_activations(model, ANT_HELDOUT, hooks)
-    trained_answers = answer_activations(model, ANT_TRAIN, hooks)
+    held_answers = trainer.answer_activations(model, ANT_HELDOUT, hooks)
+    trained_answers = trainer.answer_activations(model, ANT_TRAIN, hooks)
     results = []
     for layer in args.layers:
         hin, hout = f"blocks.{layer}.ln2.hook_normalized", f"blocks.{layer}.hook_mlp_out"
@@ -84,11 +64,7 @@ def main() -> None:
         for name in args.configs:
             width, l0, share = CONFIGS[name]
             trainer.WIDTH, trainer.TC_TARGET_L0 = width, l0
-            if share > 0:
-                reps = max(1, int(share * len(x) / ((1 - share) * len(ax))))
-                x_train, y_train = torch.cat([x, ax.repeat(reps, 1)]), torch.cat([y, ay.repeat(reps, 1)])
-            else:
-                x_train, y_train = x, y
+            x_train, y_train = trainer.with_answers(x, ax, share), trainer.with_answers(y, ay, share)
             t0 = time.time()
             tc = trainer.train_transcoder(x_train, y_train, trainer.metadata(hin, hout), args.steps, 2048, 2e-3)
             with torch.no_grad():

@@ -2,11 +2,14 @@
 
 Per layer l: a ReLU `SkipTranscoder` from `blocks.{l}.ln2.hook_normalized` to `blocks.{l}.hook_mlp_out`
 (MSE + decoder-norm-weighted L1, coefficient steered to a target mean L0) and a `TopKSAE` on
-`blocks.{l}.hook_resid_post`. BOS positions are dropped (the attribution graph excludes BOS). Saved with
+`blocks.{l}.hook_resid_post`. BOS positions are dropped (the attribution graph excludes BOS). The answer
+positions of the *trained* antonym wordings are oversampled to a quarter of the training activations: the
+graphs are read there, and without it the late-layer transcoders reconstruct them poorly (dictionary_sweep.py
+measured the choice; held-out wordings stay unseen, so the card's answer-position FVU is still held out). Saved with
 sae_lens' `save_model` (weights then stored as float16 to keep the package small; sae_lens upcasts them
 to the float32 of cfg.json on load) and loaded back as a check.
 
-Run: python scripts/demo_model/train_dictionaries.py [--steps 900]
+Run: python scripts/demo_model/train_dictionaries.py [--steps 1200]
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import time
 from pathlib import Path
 
 import torch
-from common import SEED, cache_dir, out_dir
+from common import ANT_TRAIN, LANGS, SEED, antonym_plan, cache_dir, out_dir
 from load import load_transformer
+from quick_eval import directed, prompt_and_answer
 from sae_lens import SAE, SkipTranscoder, TopKSAE
 from sae_lens.saes.sae import SAEMetadata
 from sae_lens.saes.topk_sae import TopKSAEConfig
@@ -28,9 +32,10 @@ from sae_lens.saes.transcoder import SkipTranscoderConfig
 from train_model import ANNEAL_REPEAT, build_rows, parse_repeat
 
 WIDTH = 1024
-TC_TARGET_L0 = 24.0
-SAE_K = 24
+TC_TARGET_L0 = 48.0
+SAE_K = 48
 N_ROWS = 1200
+ANSWER_SHARE = 0.25  # share of training activations that are trained-wording answer positions
 
 
 def collect(model, tokens: torch.Tensor, hooks: list[str], bs: int = 32) -> dict[str, torch.Tensor]:  # noqa: ANN001
@@ -44,6 +49,33 @@ def collect(model, tokens: torch.Tensor, hooks: list[str], bs: int = 32) -> dict
             for h in hooks:
                 out[h].append(cache[h][keep].float())
     return {h: torch.cat(v) for h, v in out.items()}
+
+
+def answer_activations(model, templates: dict, hooks: list[str]) -> dict[str, dict[str, torch.Tensor]]:  # noqa: ANN001
+    """Per language and hook, the activations at the last prompt position of every antonym prompt."""
+    out: dict[str, dict[str, list[torch.Tensor]]] = {lang: {h: [] for h in hooks} for lang in LANGS}
+    with torch.no_grad():
+        for lang in LANGS:
+            for template in templates[lang]:
+                if not directed(template):
+                    continue
+                for plan in antonym_plan():
+                    for a, b in (plan["pair"][lang], plan["pair"][lang][::-1]):
+                        prompt = prompt_and_answer(model.tokenizer, template, a=a, b=b)
+                        if prompt is None:
+                            continue
+                        _, cache = model.run_with_cache(torch.tensor([prompt[0]]), names_filter=hooks)
+                        for h in hooks:
+                            out[lang][h].append(cache[h][0, -1])
+    return {lang: {h: torch.stack(v) for h, v in acts.items()} for lang, acts in out.items()}
+
+
+def with_answers(mix: torch.Tensor, answers: torch.Tensor, share: float) -> torch.Tensor:
+    """`mix` with `answers` repeated so that they make up about `share` of the result."""
+    if share <= 0:
+        return mix
+    reps = max(1, int(share * len(mix) / ((1 - share) * len(answers))))
+    return torch.cat([mix, answers.repeat(reps, 1)])
 
 
 def fvu(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -147,7 +179,7 @@ def save(sae: SAE, path: Path, expected: type) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--rows", type=int, default=N_ROWS)
@@ -171,12 +203,15 @@ def main() -> None:
             f"blocks.{layer}.hook_resid_post",
         ]
         acts = collect(model, tokens, hooks)
+        answers = answer_activations(model, ANT_TRAIN, hooks)
+        answers = {h: torch.cat([answers[lang][h] for lang in LANGS]) for h in hooks}
         n = acts[hooks[0]].shape[0]
         held = torch.arange(n) % 20 == 0  # 5% of positions to report FVU on
         tr = ~held
+        train = {h: with_answers(acts[h][tr], answers[h], ANSWER_SHARE) for h in hooks}
         t1 = time.time()
         tc = train_transcoder(
-            acts[hooks[0]][tr], acts[hooks[1]][tr], metadata(hooks[0], hooks[1]), args.steps, args.batch_size, args.lr
+            train[hooks[0]], train[hooks[1]], metadata(hooks[0], hooks[1]), args.steps, args.batch_size, args.lr
         )
         save(tc, o / "transcoders" / f"layer_{layer}", SkipTranscoder)
         with torch.no_grad():
@@ -189,7 +224,7 @@ def main() -> None:
                 "seconds": round(time.time() - t1, 1),
             }
         t1 = time.time()
-        sae = train_topk(acts[hooks[2]][tr], metadata(hooks[2]), args.steps, args.batch_size, args.lr)
+        sae = train_topk(train[hooks[2]], metadata(hooks[2]), args.steps, args.batch_size, args.lr)
         save(sae, o / "residual_saes" / f"layer_{layer}", TopKSAE)
         with torch.no_grad():
             r_sae = {
@@ -211,6 +246,7 @@ def main() -> None:
                 "width": WIDTH,
                 "k": SAE_K,
                 "transcoder_target_l0": TC_TARGET_L0,
+                "answer_share": ANSWER_SHARE,
             },
             indent=1,
         )

@@ -111,6 +111,36 @@ def to_transformer_lens(model: GPT, cfg: dict) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in sd.items()}
 
 
+def from_transformer_lens(sd: dict[str, torch.Tensor], cfg: dict) -> GPT:
+    """The GPT whose `to_transformer_lens` is `sd`: the exported weights back in trainable form."""
+    model = GPT(cfg)
+    d = cfg["d_model"]
+    sd = {k: v.float() for k, v in sd.items()}
+    with torch.no_grad():
+        model.wte.weight.copy_(sd["embed.W_E"])
+        model.wpe.weight.copy_(sd["pos_embed.W_pos"])
+        model.lnf.weight.copy_(sd["ln_final.w"])
+        model.lnf.bias.copy_(sd["ln_final.b"])
+        model.head.weight.copy_(sd["unembed.W_U"].T)
+        model.head.bias.copy_(sd["unembed.b_U"])
+        for i, b in enumerate(model.blocks):
+            p = f"blocks.{i}."
+            for j, n in enumerate("QKV"):
+                b.qkv.weight[j * d : (j + 1) * d] = sd[p + f"attn.W_{n}"].transpose(1, 2).reshape(d, d)
+                b.qkv.bias[j * d : (j + 1) * d] = sd[p + f"attn.b_{n}"].reshape(d)
+            b.out.weight.copy_(sd[p + "attn.W_O"].reshape(d, d).T)
+            b.out.bias.copy_(sd[p + "attn.b_O"])
+            b.ln1.weight.copy_(sd[p + "ln1.w"])
+            b.ln1.bias.copy_(sd[p + "ln1.b"])
+            b.ln2.weight.copy_(sd[p + "ln2.w"])
+            b.ln2.bias.copy_(sd[p + "ln2.b"])
+            b.fc.weight.copy_(sd[p + "mlp.W_in"].T)
+            b.fc.bias.copy_(sd[p + "mlp.b_in"])
+            b.proj.weight.copy_(sd[p + "mlp.W_out"].T)
+            b.proj.bias.copy_(sd[p + "mlp.b_out"])
+    return model
+
+
 def corpus_tokens(tokenizer) -> tuple[torch.Tensor, list[int]]:  # noqa: ANN001
     """The tokenized training documents as one int16 tensor and document offsets (cached)."""
     path = cache_dir() / "corpus_tokens.pt"
