@@ -173,7 +173,13 @@ def test_end_to_end_with_reference_statistics_and_overlap(demo):
     comparison = compare(demo, SMALL, progress=False)
     assert not comparison.notes
     monos = [info.monolinguality for info in comparison.features.values()]
-    assert all(m is not None and 0 <= m.score <= 1 and abs(sum(m.share.values()) - 1) < 1e-6 for m in monos)
+    assert all(m is not None and 0 <= m.score <= 1 for m in monos)
+    # a feature that fires on the reference text splits its activation over the languages; one that never fires
+    # there (some fire only at antonym answers) has no split and is never trusted
+    fired = [m for m in monos if sum(m.active_positions.values()) > 0]
+    assert len(fired) > len(monos) // 2
+    assert all(abs(sum(m.share.values()) - 1) < 1e-6 for m in fired)
+    assert all(not any(m.share.values()) and not m.enough for m in monos if m not in fired)
     png, note = overlap_png(demo)
     assert png is not None, note
     page = comparison_page(comparison, png)

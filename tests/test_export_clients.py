@@ -352,3 +352,20 @@ def test_huge_graphs_are_refused_with_advice():
     graph = AttributionGraph("x", [0], ["x"], [Node("e", "embedding", -1, 0, 1.0, "x")], torch.ones(1, 1))
     with pytest.raises(BabelgraphError, match="prune it first"):
         check_size(graph, "HTML", limit=0)
+
+
+def test_labels_show_control_characters_and_survive_every_export():
+    """Byte-fallback tokens can be control characters: shown as control pictures, never dropped by XML."""
+    from babelgraph.formats.common import clean_text
+    from babelgraph.languages.labels import label_from_statistics
+    from babelgraph.languages.reference import Context, FeatureStats
+
+    contexts = {
+        "zh": [Context("x", "\x02", 3, 2.0)],
+        "fr": [Context("y", " de\n", 1, 1.0)],
+        "en": [Context("z", "\x9fok", 2, 0.5)],
+    }
+    stats = FeatureStats({"en": 0.1, "fr": 0.2, "zh": 0.9}, {}, 0.5, "zh", {}, True, contexts)
+    label = label_from_statistics(1, 786, stats)
+    assert label == 'L1 #786 · "␂"/"de⏎"/"ok" (zh)'
+    assert clean_text(label) == label

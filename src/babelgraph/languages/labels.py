@@ -11,14 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from babelgraph.errors import BabelgraphError
+from babelgraph.formats.common import clean_text
 from babelgraph.graph import AttributionGraph
 
 MAX_TOKENS = 3
 MAX_TOKEN_CHARS = 12
+# C0 controls as their Unicode "control pictures" (U+2400-241F, U+2421): byte-fallback tokens stay visible, and
+# every export can carry the label unchanged (XML forbids the controls themselves).
+_VISIBLE = {c: 0x2400 + c for c in range(32)} | {ord("\n"): "⏎", ord("\t"): "→", 0x7F: 0x2421}
 
 
 def _short(token: str) -> str:
-    text = token.replace("\n", "⏎").replace("\t", "→").strip() or token
+    visible = clean_text(token.translate(_VISIBLE))
+    text = visible.strip() or visible
     return text if len(text) <= MAX_TOKEN_CHARS else text[: MAX_TOKEN_CHARS - 1] + "…"
 
 
