@@ -310,16 +310,26 @@ def main() -> None:
             "another language than the wording and whose answer is in the wording's language "
             '(`The opposite of "petit" is "big"`, only in wordings of languages the pair is taught in), '
             f"for {probe['steps']} steps at learning rate {probe['lr']:g}. Half of the pairs (blocks of six "
-            "Latin-square rows) get mixed prompts; the other half is the control. Held-out wordings, top-1:\n"
+            "Latin-square rows) get mixed prompts; the other half is the control. Held-out wordings, top-1; *cue in "
+            "another language* is the trained skill itself (a taught pair, its cue word in another language):\n"
         )
-        w("| step | taught, mixed half en/fr/zh | transfer, mixed half | transfer, control half |")
-        w("|---|---|---|---|")
+        w(
+            "| step | taught, mixed half en/fr/zh | cue in another language, mixed half | same, control half "
+            "| transfer, mixed half | transfer, control half |"
+        )
+        w("|---|---|---|---|---|---|")
         for e in probe["evals"]:
             w(
                 f"| {e['step']} | "
                 + " | ".join(
                     "/".join(pct(e[f"{kind}/{half}/{l}"]) for l in LANGS)
-                    for kind, half in (("taught", "mixed"), ("transfer", "mixed"), ("transfer", "control"))
+                    for kind, half in (
+                        ("taught", "mixed"),
+                        ("mixedcue", "mixed"),
+                        ("mixedcue", "control"),
+                        ("transfer", "mixed"),
+                        ("transfer", "control"),
+                    )
                 )
                 + " |"
             )

@@ -6,7 +6,9 @@ only in wordings of languages the pair is taught in. If the model has to read th
 answer in the wording's, the antonym step might become language-independent, and untaught combinations
 (`Le contraire de "petit" est "`, pair taught in English only) might follow. The answer in an untaught
 language is never trained. Only half of the pairs get mixed prompts (blocks of six plan rows, so every
-Latin-square cell is in both halves); the other half is the control.
+Latin-square cell is in both halves); the other half is the control. `mixedcue` scores the trained skill
+itself on held-out wordings (cue in another language, pair taught in the wording's language), so a null
+result on transfer can be told apart from a skill that was never learned.
 
 This continues training the built model (its exported weights) on the annealing mix with mixed-prompt rows
 in every batch, at the recipe's final learning rate, and scores transfer on held-out wordings for both
@@ -73,6 +75,13 @@ class TransferScore:
                         prompt = prompt_and_answer(tok, template, a=a, b=b)
                         if prompt is not None:
                             self.items.append((f"{kind}/{half[i]}/{lang}", *prompt))
+                    if kind == "taught":  # the trained skill itself: cue in another language, held-out wording
+                        for cue_lang in (c for c in LANGS if c != lang):
+                            for k in (0, 1):
+                                cue, answer = p["pair"][cue_lang][k], p["pair"][lang][1 - k]
+                                prompt = prompt_and_answer(tok, template, a=cue, b=answer)
+                                if prompt is not None:
+                                    self.items.append((f"mixedcue/{half[i]}/{lang}", *prompt))
 
     @torch.no_grad()
     def __call__(self, model) -> dict[str, float]:  # noqa: ANN001
