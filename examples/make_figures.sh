@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-figures-work}
-rm -rf "$work" && mkdir -p "$work"
+rm -rf "$work" && mkdir -p "$work" && work=$(cd "$work" && pwd)  # absolute: the browser opens a file URL
 run() { echo "+ $*" >&2; "$@"; }
 run babelgraph lens --task translation --from fr --to zh --seed 0 --out "$work/lens" --quiet
 cp "$work/lens/lens-translation-fr-zh.png" docs/lens_fr_zh.png
@@ -17,7 +17,7 @@ run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_articles --o
 cp "$work/overlap-udhr/overlap-en-fr-zh.png" docs/overlap_udhr.png
 run babelgraph compare --concept small --out "$work/compare" --format html --quiet
 chromium --headless --no-sandbox --hide-scrollbars --window-size=1600,1400 \
-    --screenshot="$PWD/docs/compare_small.png" "file://$PWD/$work/compare/small/page.html" 2>/dev/null
+    --screenshot="$PWD/docs/compare_small.png" "file://$work/compare/small/page.html" 2>/dev/null
 cut -f1 src/babelgraph/data/antonyms.tsv | tail -n +2 | sed 's/.*/{"concept": "&"}/' >"$work/concepts.jsonl"
 run babelgraph compare --file "$work/concepts.jsonl" --out "$work/concepts" --no-overlap --format json --quiet
 cp "$work/concepts/layers.png" docs/layers_demo.png
