@@ -215,7 +215,13 @@ def main() -> None:
                 f"to mean L0 ~{td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
                 + (
                     f"Answer positions of the trained antonym wordings (never the held-out ones) oversampled to "
-                    f"{pct(td['answer_share'])} of the training activations, the setting the sweep below chose. "
+                    f"{pct(td['answer_share'])} of the training activations"
+                    + (
+                        f" ({pct(td['last_layer_answer_share'])} at the last layer, whose MLP writes the answer)"
+                        if td.get("last_layer_answer_share")
+                        else ""
+                    )
+                    + ", the settings the sweep below chose. "
                     if td.get("answer_share")
                     else ""
                 )
@@ -243,9 +249,9 @@ def main() -> None:
         sweep = _load(c / "dictionary_sweep.json")
         if sweep:
             w(
-                "\nLate-layer transcoders, settings compared on the previous model build's activations "
-                "(`scripts/demo_model/dictionary_sweep.py`; *base* is the first build's recipe, *l0_48_answers25* "
-                "the one the build now uses). "
+                "\nLate-layer transcoders, settings compared (`scripts/demo_model/dictionary_sweep.py`, the same "
+                "transformer; *base* is the first recipe, the build now uses *l0_48_answers25* and, at the last "
+                "layer, *l0_48_answers50*). "
                 "*answers*: answer positions of the trained wordings oversampled to that share of the training rows; "
                 "FVU on the mix's held-out positions and at the held-out-wording answer positions as above.\n"
             )
@@ -336,11 +342,15 @@ def main() -> None:
         last = probe["evals"][-1]
         mixed, control = (sum(last[f"transfer/{half}/{l}"] for l in LANGS) / 3 for half in ("mixed", "control"))
         probe_negative = mixed < control + 0.1
+        cue = {half: sum(last[f"mixedcue/{half}/{l}"] for l in LANGS) / 3 for half in ("mixed", "control")}
         if probe_negative:
             w(
                 f"\nAfter {last['step']} steps, transfer on the pairs with mixed prompts ({pct(mixed)} on average) is "
                 f"no better than on the control half ({pct(control)}): reading the cue in any language did not make "
-                "the antonym step language-independent, at least not by continued training.\n"
+                "the antonym step language-independent, at least not by continued training. The skill itself was "
+                f"learned for the pairs it was trained on ({pct(cue['mixed'])} on held-out wordings) but does not "
+                f"carry to the control half's pairs ({pct(cue['control'])}): the model memorises each pair's cue in "
+                "each language rather than reading a language-independent concept.\n"
             )
         else:
             w(
@@ -397,7 +407,7 @@ def main() -> None:
                 + ("nor did continued training on mixed-language prompts (above), " if probe_negative else "")
                 + "so this is a property of models this small trained this briefly, reported as such: expect "
                 "language-specific antonym lookups in this model; the shared concept features babelgraph finds at "
-                "layers 3-4 (above) are shared representations, not a shared antonym step."
+                "layers 3-5 (above) are shared representations, not a shared antonym step."
             )
     w(
         f"- Tiny and briefly trained ({tm.get('tokens', 0) / 1e6:.0f}M tokens): fluent only on the task formats and "
