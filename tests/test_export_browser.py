@@ -94,6 +94,7 @@ def test_chinese_demo_page_offline_complete_and_interactive(browser, tmp_path):
         assert requests == [path.resolve().as_uri()]  # nothing but the file itself
         assert page.evaluate("network.body.data.nodes.length") == len(graph.nodes)
         # every edge up to the first-draw budget (strongest first); the rest one click away
+        assert page.evaluate("bgView.data.edges.w.length") == graph.n_edges  # every edge is in the page
         drawn = page.evaluate("Object.keys(network.body.edges).length")
         assert drawn == min(graph.n_edges, EDGE_BUDGET)
         assert page.is_visible("#bg-more-edges") == (graph.n_edges > EDGE_BUDGET)

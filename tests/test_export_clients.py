@@ -354,18 +354,23 @@ def test_huge_graphs_are_refused_with_advice():
         check_size(graph, "HTML", limit=0)
 
 
-def test_labels_show_control_characters_and_survive_every_export():
-    """Byte-fallback tokens can be control characters: shown as control pictures, never dropped by XML."""
-    from babelgraph.formats.common import clean_text
+def test_labels_show_control_characters_and_survive_every_export(pruned, tmp_path):
+    """Byte-fallback tokens can be control characters: shown as control pictures, the same label in every format."""
     from babelgraph.languages.labels import label_from_statistics
     from babelgraph.languages.reference import Context, FeatureStats
 
     contexts = {
         "zh": [Context("x", "\x02", 3, 2.0)],
         "fr": [Context("y", " de\n", 1, 1.0)],
-        "en": [Context("z", "\x9fok", 2, 0.5)],
+        "en": [Context("z", "\x9fok", 2, 0.5)],  # C1 controls have no picture: dropped
     }
     stats = FeatureStats({"en": 0.1, "fr": 0.2, "zh": 0.9}, {}, 0.5, "zh", {}, True, contexts)
     label = label_from_statistics(1, 786, stats)
     assert label == 'L1 #786 · "␂"/"de⏎"/"ok" (zh)'
-    assert clean_text(label) == label
+    graph = pruned.subgraph(list(range(len(pruned.nodes))))
+    node = graph.nodes[graph.indices("feature")[0]]
+    node.label = label
+    assert nx.read_graphml(export(graph, tmp_path / "g.graphml")).nodes[node.id]["label"] == label
+    assert nx.read_gexf(export(graph, tmp_path / "g.gexf")).nodes[node.id]["label"] == label
+    data = json.loads(export(graph, tmp_path / "g.json").read_text(encoding="utf-8"))
+    assert label in [e["clerp"] for e in data["nodes"]]

@@ -212,7 +212,7 @@ def main() -> None:
             w(
                 f"Trained on {td['rows']} rows of the training mix (BOS positions dropped), {td['steps']} Adam steps of "
                 f"{td['batch_size']} activations, width {td['width']}; transcoders: ReLU skip transcoders, L1 steered "
-                f"to mean L0 ~{td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
+                f"to a target mean L0 of {td['transcoder_target_l0']:.0f}; residual SAEs: TopK, k = {td['k']}. "
                 + (
                     f"Answer positions of the trained antonym wordings (never the held-out ones) oversampled to "
                     f"{pct(td['answer_share'])} of the training activations"
@@ -221,11 +221,18 @@ def main() -> None:
                         if td.get("last_layer_answer_share")
                         else ""
                     )
-                    + ", the settings the sweep below chose. "
+                    + " (the settings the sweep below compares). "
                     if td.get("answer_share")
                     else ""
                 )
-                + f"{td['minutes']:.0f} min.\n"
+                + f"{td['minutes']:.0f} min"
+                + (
+                    f", then {td['retrained']['minutes']:.0f} min to retrain layer(s) "
+                    + ", ".join(map(str, td["retrained"]["layers"]))
+                    if td.get("retrained")
+                    else ""
+                )
+                + ".\n"
             )
         w(
             "FVU = residual sum of squares / total sum of squares about the mean of the same set. *answer*: the last "
@@ -315,7 +322,7 @@ def main() -> None:
             f"{probe['mixed_rows']} of every {probe['batch']} rows made of antonym prompts whose cue word is in "
             "another language than the wording and whose answer is in the wording's language "
             '(`The opposite of "petit" is "big"`, only in wordings of languages the pair is taught in), '
-            f"for {probe['steps']} steps at learning rate {probe['lr']:g}. Half of the pairs (blocks of six "
+            f"for {probe['steps']} steps at learning rate {probe['lr']:g}. About half of the pairs (30 of 55, alternate blocks of six "
             "Latin-square rows) get mixed prompts; the other half is the control. Held-out wordings, top-1; *cue in "
             "another language* is the trained skill itself (a taught pair, its cue word in another language):\n"
         )
@@ -341,22 +348,39 @@ def main() -> None:
             )
         last = probe["evals"][-1]
         mixed, control = (sum(last[f"transfer/{half}/{l}"] for l in LANGS) / 3 for half in ("mixed", "control"))
+        # "no better": within 10 points, about twice the control half's spread over languages and steps
         probe_negative = mixed < control + 0.1
         cue = {half: sum(last[f"mixedcue/{half}/{l}"] for l in LANGS) / 3 for half in ("mixed", "control")}
+        taught = {
+            (half, e["step"]): sum(e[f"taught/{half}/{l}"] for l in LANGS) / 3
+            for half in ("mixed", "control")
+            for e in (probe["evals"][0], last)
+        }
         if probe_negative:
             w(
                 f"\nAfter {last['step']} steps, transfer on the pairs with mixed prompts ({pct(mixed)} on average) is "
                 f"no better than on the control half ({pct(control)}): reading the cue in any language did not make "
-                "the antonym step language-independent, at least not by continued training. The skill itself was "
-                f"learned for the pairs it was trained on ({pct(cue['mixed'])} on held-out wordings) but does not "
-                f"carry to the control half's pairs ({pct(cue['control'])}): the model memorises each pair's cue in "
-                "each language rather than reading a language-independent concept.\n"
+                "the antonym step language-independent, at least not by continued training."
             )
         else:
             w(
                 f"\nAfter {last['step']} steps, transfer on the pairs with mixed prompts averages {pct(mixed)} against "
-                f"{pct(control)} on the control half.\n"
+                f"{pct(control)} on the control half."
             )
+        if cue["mixed"] >= cue["control"] + 0.1:
+            w(
+                f"The skill itself was learned for the pairs it was trained on ({pct(cue['mixed'])} on held-out "
+                f"wordings) and does not carry to the control half's pairs ({pct(cue['control'])}): the model "
+                "memorises each pair's cue in each language rather than reading a language-independent concept."
+            )
+        w(
+            "Taught pairs in their own languages, held-out wordings, before -> after: "
+            + ", ".join(
+                f"{half} half {pct(taught[half, 0])} -> {pct(taught[half, last['step']])}"
+                for half in ("mixed", "control")
+            )
+            + " (continued training on a different mix costs some of the taught skill).\n"
+        )
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")

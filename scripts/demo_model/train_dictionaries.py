@@ -3,13 +3,14 @@
 Per layer l: a ReLU `SkipTranscoder` from `blocks.{l}.ln2.hook_normalized` to `blocks.{l}.hook_mlp_out`
 (MSE + decoder-norm-weighted L1, coefficient steered to a target mean L0) and a `TopKSAE` on
 `blocks.{l}.hook_resid_post`. BOS positions are dropped (the attribution graph excludes BOS). The answer
-positions of the *trained* antonym wordings are oversampled to a quarter of the training activations: the
-graphs are read there, and without it the late-layer transcoders reconstruct them poorly (dictionary_sweep.py
-measured the choice; held-out wordings stay unseen, so the card's answer-position FVU is still held out). Saved with
+positions of the *trained* antonym wordings are oversampled to a quarter of the training activations (half at
+the last layer): the graphs are read there, and without it the late-layer transcoders reconstruct them poorly
+(dictionary_sweep.py compares the settings). Held-out wordings stay unseen, so the card's answer-position FVU is
+on new wordings of the same pairs. Saved with
 sae_lens' `save_model` (weights then stored as float16 to keep the package small; sae_lens upcasts them
 to the float32 of cfg.json on load) and loaded back as a check.
 
-Run: python scripts/demo_model/train_dictionaries.py [--steps 1200]
+Run: python scripts/demo_model/train_dictionaries.py [--steps 1200] [--layers 5]
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ WIDTH = 1024
 TC_TARGET_L0 = 48.0
 SAE_K = 48
 N_ROWS = 1200
-# Share of training activations that are trained-wording answer positions; the last layer's MLP writes the
-# answer itself and needs twice as many (dictionary_sweep.py: FVU at answers 0.36/0.21/0.38 -> 0.27/0.16/0.26).
+# Share of training activations that are trained-wording answer positions. At the last layer, whose MLP writes the
+# answer, a quarter left FVU at answers 0.36/0.21/0.38; a half gives 0.27/0.16/0.26 at a lower L0 than raising
+# the target L0 to 96 (dictionary_sweep.py: mean L0 74 vs 107 on the mix).
 ANSWER_SHARE = 0.25
 LAST_LAYER_ANSWER_SHARE = 0.5
+LAYER_HOOKS = ("ln2.hook_normalized", "hook_mlp_out", "hook_resid_post")  # transcoder in, out; SAE
 
 
 def collect(model, tokens: torch.Tensor, hooks: list[str], bs: int = 32) -> dict[str, torch.Tensor]:  # noqa: ANN001
@@ -200,20 +203,20 @@ def main() -> None:
     tokens = rows[torch.randperm(rows.shape[0], generator=g)[: args.rows]]
     o = out_dir()
     report_path = cache_dir() / "train_dictionaries.json"
+    settings = {"steps": args.steps, "batch_size": args.batch_size, "rows": args.rows, "width": WIDTH}
     report, minutes = [], None
-    if args.layers and report_path.is_file():  # a partial rerun keeps the full run's wall time
+    if args.layers and report_path.is_file():  # a partial rerun keeps the other layers and the full run's time
         previous = json.loads(report_path.read_text())
+        if any(previous.get(k) != v for k, v in settings.items()):
+            raise SystemExit(f"--layers: the other layers were trained with other settings than {settings}")
         report = [r for r in previous["layers"] if r["layer"] not in args.layers]
         minutes = previous["minutes"]
+    hooks_in = [f"blocks.{layer}.{h}" for layer in range(model.cfg.n_layers) for h in LAYER_HOOKS]
+    all_answers = answer_activations(model, ANT_TRAIN, hooks_in)
     for layer in args.layers or range(model.cfg.n_layers):
-        hooks = [
-            f"blocks.{layer}.ln2.hook_normalized",
-            f"blocks.{layer}.hook_mlp_out",
-            f"blocks.{layer}.hook_resid_post",
-        ]
+        hooks = [f"blocks.{layer}.{h}" for h in LAYER_HOOKS]
         acts = collect(model, tokens, hooks)
-        answers = answer_activations(model, ANT_TRAIN, hooks)
-        answers = {h: torch.cat([answers[lang][h] for lang in LANGS]) for h in hooks}
+        answers = {h: torch.cat([all_answers[lang][h] for lang in LANGS]) for h in hooks}
         n = acts[hooks[0]].shape[0]
         held = torch.arange(n) % 20 == 0  # 5% of positions to report FVU on
         tr = ~held
@@ -229,6 +232,7 @@ def main() -> None:
             r_tc = {
                 "layer": layer,
                 "kind": "transcoder",
+                "target_l0": TC_TARGET_L0,
                 "answer_share": share,
                 "fvu": fvu(tc(acts[hooks[0]][held]), acts[hooks[1]][held]),
                 "l0": float((f > 0).sum(-1).float().mean()),
@@ -241,6 +245,8 @@ def main() -> None:
             r_sae = {
                 "layer": layer,
                 "kind": "residual",
+                "k": SAE_K,
+                "answer_share": share,
                 "fvu": fvu(sae(acts[hooks[2]][held]), acts[hooks[2]][held]),
                 "seconds": round(time.time() - t1, 1),
             }
@@ -260,6 +266,7 @@ def main() -> None:
                 "transcoder_target_l0": TC_TARGET_L0,
                 "answer_share": ANSWER_SHARE,
                 "last_layer_answer_share": LAST_LAYER_ANSWER_SHARE,
+                "retrained": {"layers": args.layers, "minutes": (time.time() - t0) / 60} if args.layers else None,
             },
             indent=1,
         )

@@ -5,8 +5,9 @@ language than the wording, and answered in the wording's language: `The opposite
 only in wordings of languages the pair is taught in. If the model has to read the cue in any language and
 answer in the wording's, the antonym step might become language-independent, and untaught combinations
 (`Le contraire de "petit" est "`, pair taught in English only) might follow. The answer in an untaught
-language is never trained. Only half of the pairs get mixed prompts (blocks of six plan rows, so every
-Latin-square cell is in both halves); the other half is the control. `mixedcue` scores the trained skill
+language is never trained. About half of the pairs get mixed prompts (alternate blocks of six plan rows, so
+every Latin-square cell is in both halves: 30 pairs, the canonical small/big among them, against 25); the other
+half is the control. `mixedcue` scores the trained skill
 itself on held-out wordings (cue in another language, pair taught in the wording's language), so a null
 result on transfer can be told apart from a skill that was never learned.
 
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, antonym_plan, cache_dir, out_dir
 from quick_eval import directed, fill, prompt_and_answer
 from safetensors.torch import load_file
-from train_model import ANNEAL_REPEAT, CFG, build_rows, from_transformer_lens, parse_repeat
+from train_model import ANNEAL_REPEAT, CFG, build_rows, from_transformer_lens, parse_repeat, to_transformer_lens
 
 
 def halves(plan: list[dict]) -> list[str]:
@@ -109,11 +110,17 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=150)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    if not 0 < args.mixed_rows < 32:
+        ap.error("--mixed-rows must be between 1 and 31 (rows of a batch of 32)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     tok = PreTrainedTokenizerFast.from_pretrained(str(out_dir()))
     cfg = dict(CFG, d_vocab=len(tok))
-    model = from_transformer_lens(load_file(str(out_dir() / "model.safetensors")), cfg)
+    exported = load_file(str(out_dir() / "model.safetensors"))
+    model = from_transformer_lens(exported, cfg)
+    back = to_transformer_lens(model, cfg)
+    if any(not torch.equal(back[k], v.float()) for k, v in exported.items()):
+        raise SystemExit("from_transformer_lens does not invert to_transformer_lens on the exported weights")
     plan = antonym_plan()
     half = halves(plan)
     rng = random.Random(SEED + 5)

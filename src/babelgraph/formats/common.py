@@ -70,6 +70,18 @@ def clean_text(value: Any) -> str:
     return _XML_ILLEGAL.sub("", "" if value is None else str(value))
 
 
+# C0 controls as their Unicode "control pictures" (U+2400-241F, U+2421), newline and tab as arrows: byte-fallback
+# tokens stay visible and XML-legal. C1 controls have no pictures; clean_text drops them.
+_VISIBLE = {c: 0x2400 + c for c in range(32)} | {ord("\n"): "⏎", ord("\t"): "→", 0x7F: 0x2421}
+
+
+def visible_token(token: str, limit: int) -> str:
+    """A token as labels show it: controls made visible, outer spaces stripped, cut to ``limit`` characters."""
+    visible = clean_text(str(token).translate(_VISIBLE))
+    text = visible.strip() or visible
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def clean_float(value: Any) -> float:
     """Plain ``float``; ``None``, NaN and infinities become 0.0 (XML readers and JSON reject them)."""
     try:
@@ -132,10 +144,7 @@ def feature_label(node: Node) -> str:
 
 
 def _quoted(token: str, limit: int = 16) -> str:
-    text = clean_text(token).replace("\n", "⏎").replace("\t", "→").strip() or clean_text(token)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return f'"{text}"'
+    return f'"{visible_token(token, limit)}"'
 
 
 def node_label(node: Node) -> str:

@@ -11,20 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from babelgraph.errors import BabelgraphError
-from babelgraph.formats.common import clean_text
+from babelgraph.formats.common import visible_token
 from babelgraph.graph import AttributionGraph
 
 MAX_TOKENS = 3
 MAX_TOKEN_CHARS = 12
-# C0 controls as their Unicode "control pictures" (U+2400-241F, U+2421): byte-fallback tokens stay visible, and
-# every export can carry the label unchanged (XML forbids the controls themselves).
-_VISIBLE = {c: 0x2400 + c for c in range(32)} | {ord("\n"): "⏎", ord("\t"): "→", 0x7F: 0x2421}
-
-
-def _short(token: str) -> str:
-    visible = clean_text(token.translate(_VISIBLE))
-    text = visible.strip() or visible
-    return text if len(text) <= MAX_TOKEN_CHARS else text[: MAX_TOKEN_CHARS - 1] + "…"
 
 
 def label_from_statistics(layer: int, feature: int, stats: Any) -> str:
@@ -32,7 +23,7 @@ def label_from_statistics(layer: int, feature: int, stats: Any) -> str:
     tokens: list[tuple[float, str]] = []
     for contexts in (stats.top_contexts or {}).values():
         if contexts:
-            tokens.append((contexts[0].activation, _short(contexts[0].token)))
+            tokens.append((contexts[0].activation, visible_token(contexts[0].token, MAX_TOKEN_CHARS)))
     tokens.sort(key=lambda item: -item[0])
     unique = list(dict.fromkeys(token for _, token in tokens))[:MAX_TOKENS]
     means = stats.mean_activation or {}
