@@ -186,6 +186,17 @@ def build_rows(tokenizer, n_ctx: int, seed: int, repeat: dict[str, int] | None =
     return torch.cat([bos.expand(n, 1), body], 1).long()
 
 
+def train_step(model: GPT, opt: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
+    """One next-token update on rows `x` (gradient norm clipped to 1); returns the loss. Shared with transfer_probe.py."""
+    logits = model(x[:, :-1])
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.detach()
+
+
 def export(model: GPT, cfg: dict, o: Path) -> None:
     from safetensors.torch import save_file
 
@@ -329,12 +340,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         )
         for gr in opt.param_groups:
             gr["lr"] = lr
-        logits = model(x[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, opt, x)
         state["step"] += 1
         if step % 25 == 0:
             el = state["elapsed"] + time.time() - t_seg

@@ -27,11 +27,18 @@ import random
 import time
 
 import torch
-import torch.nn.functional as F
 from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, antonym_plan, cache_dir, out_dir
 from quick_eval import directed, fill, prompt_and_answer
 from safetensors.torch import load_file
-from train_model import ANNEAL_REPEAT, CFG, build_rows, from_transformer_lens, parse_repeat, to_transformer_lens
+from train_model import (
+    ANNEAL_REPEAT,
+    CFG,
+    build_rows,
+    from_transformer_lens,
+    parse_repeat,
+    to_transformer_lens,
+    train_step,
+)
 
 
 def halves(plan: list[dict]) -> list[str]:
@@ -139,12 +146,7 @@ def main() -> None:
                 mixed_rows[(step * args.mixed_rows) % (mixed_rows.shape[0] - args.mixed_rows) :][: args.mixed_rows],
             ]
         )
-        logits = model(x[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, opt, x)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             evals.append({"step": step + 1, "loss": loss.item(), **score(model)})
             print(json.dumps(evals[-1]), f"{(time.time() - t0) / 60:.1f} min", flush=True)
