@@ -40,18 +40,25 @@ def directed(tpl: str) -> bool:
     return not (tpl.startswith("{a} ->") or "/" in tpl or "和" in tpl)
 
 
-def antonym_items(tok) -> list[tuple[str, str, str, list[int], int]]:  # noqa: ANN001
-    """(wording set, taught|transfer, lang, prompt ids, answer id) for both directions of every pair."""
+def one_token(tok, word: str) -> bool:  # noqa: ANN001
+    """Whether the word is one token bare or after a space (the words train_model.py can align)."""
+    return any(len(tok(v, add_special_tokens=False)["input_ids"]) == 1 for v in (word, " " + word))
+
+
+def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool]]:  # noqa: ANN001
+    """(wording set, taught|transfer, lang, prompt ids, answer id, whether all six words of the pair are one
+    token) for both directions of every pair."""
     items = []
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
             for tpl in filter(directed, templates[lang]):
                 for p in antonym_plan():
                     kind = "taught" if lang in p["taught"] else "transfer"
+                    single = all(one_token(tok, w) for ws in p["pair"].values() for w in ws)
                     for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
                         pa = prompt_and_answer(tok, tpl, a=a, b=b)
                         if pa is not None:
-                            items.append((wset, kind, lang, *pa))
+                            items.append((wset, kind, lang, *pa, single))
     return items
 
 
@@ -96,6 +103,8 @@ class QuickEval:
         groups: dict[str, list[int]] = {}
         for it, h in zip(self.items, hits, strict=True):
             groups.setdefault(f"{it[0]}/{it[1]}/{it[2]}", []).append(int(h))
+            if it[5]:  # the pairs whose every word is one token: the ones alignment can tie
+                groups.setdefault(f"{it[0]}/{it[1]}_one_token/{it[2]}", []).append(int(h))
         res.update({k: sum(v) / len(v) for k, v in sorted(groups.items())})
         can = self._last_logits(model, [p for p, _ in self.canonical.values()]).softmax(-1)
         for i, (lang, (_, a)) in enumerate(self.canonical.items()):

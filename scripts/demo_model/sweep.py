@@ -93,6 +93,12 @@ RUNS = {
     ],
     "heavy_12000": ["--steps", "12000", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "3e-3"],
 }
+# Does tying translation-equivalent table words' embedding rows bring transfer? (the shipped recipe plus
+# --align-init, and a penalty pulling the rows together at several weights; heavy_3600_lr6 is the control)
+SHIPPED = RUNS["heavy_3600_lr6"]
+RUNS["align_init_3600"] = [*SHIPPED, "--align-init"]
+for weight in ("0.1", "1", "10", "100"):
+    RUNS[f"align_w{weight}_3600"] = [*SHIPPED, "--align-init", "--align-weight", weight]
 
 
 def main() -> None:
@@ -150,8 +156,10 @@ def main() -> None:
         }
 
     def score(name: str) -> float:
+        """Held-out-wording transfer first, taught pairs as a tie-break."""
         e = summary[name]["evals"][-1] if summary[name]["evals"] else {}
-        return sum(v for k, v in e.items() if k.startswith("heldout/"))
+        transfer = sum(v for k, v in e.items() if k.startswith("heldout/transfer/"))
+        return transfer + 0.1 * sum(v for k, v in e.items() if k.startswith("heldout/taught/"))
 
     for name in sorted(summary, key=score, reverse=True)[: args.keep]:
         rd = procs[name][1]

@@ -15,7 +15,7 @@ import re
 import time
 from collections import Counter
 
-from common import BOS, EOS, cache_dir, out_dir, read_jsonl
+from common import BOS, EOS, LANGS, cache_dir, load_antonyms, load_words, out_dir, read_jsonl
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -58,6 +58,54 @@ def train(texts: list[str]) -> PreTrainedTokenizerFast:
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=EOS, add_bos_token=True
+    )
+
+
+def table_words() -> list[str]:
+    """Every word of the word and antonym tables, in every language."""
+    words = [w[lang] for w in load_words() for lang in LANGS]
+    return words + [w for row in load_antonyms() for pair in row.values() for w in pair]
+
+
+def with_whole_words(hf: PreTrainedTokenizerFast, words: list[str]) -> PreTrainedTokenizerFast:
+    """The tokenizer with BPE merges appended so that each word, bare and after a space, is one token.
+
+    Appended merges rank last, so they change nothing until the original merges are done; each word then
+    merges left to right into one new entry. Words that span several pre-tokenizer pieces (punctuation,
+    Chinese characters, which are whole tokens already) are left as they are."""
+    spec = json.loads(hf.backend_tokenizer.to_str())
+    vocab, merges = spec["model"]["vocab"], spec["model"]["merges"]
+    known = {tuple(m) for m in merges}
+    n_bpe = len(vocab)
+    added = [(a, a["id"]) for a in spec["added_tokens"] if a["id"] >= n_bpe]  # the whole Chinese characters
+
+    def build() -> Tokenizer:
+        """New entries take the ids after the BPE vocabulary; the added characters move up behind them."""
+        for a, original in added:
+            a["id"] = original + len(vocab) - n_bpe
+        return Tokenizer.from_str(json.dumps(spec))
+
+    split = hf.backend_tokenizer.pre_tokenizer.pre_tokenize_str
+    variants = sorted({v for w in words for v in (w, " " + w) if len(split(v)) == 1 and not CJK_RE.search(v)})
+    for _ in range(10):  # a later word's merge can pre-empt an earlier word's: repeat until every word is whole
+        todo = [build().encode(v, add_special_tokens=False).tokens for v in variants]
+        todo = [pieces for pieces in todo if len(pieces) > 1]
+        if not todo:
+            break
+        for pieces in todo:
+            left = pieces[0]
+            for right in pieces[1:]:
+                if (left, right) not in known:
+                    known.add((left, right))
+                    merges.append([left, right])
+                vocab.setdefault(left + right, len(vocab))
+                left += right
+    return PreTrainedTokenizerFast(
+        tokenizer_object=build(),
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
+        add_bos_token=True,
     )
 
 

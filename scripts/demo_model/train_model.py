@@ -17,11 +17,12 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import SEED, cache_dir, out_dir, read_jsonl
+from common import LANGS, SEED, antonym_plan, cache_dir, load_words, out_dir, read_jsonl
 from torch import nn
 
 # Annealing mix: task documents repeated so the last steps see them more often (curriculum).
@@ -186,15 +187,69 @@ def build_rows(tokenizer, n_ctx: int, seed: int, repeat: dict[str, int] | None =
     return torch.cat([bos.expand(n, 1), body], 1).long()
 
 
-def train_step(model: GPT, opt: torch.optim.Optimizer, x: torch.Tensor) -> torch.Tensor:
-    """One next-token update on rows `x` (gradient norm clipped to 1); returns the loss. Shared with transfer_probe.py."""
+def train_step(
+    model: GPT, opt: torch.optim.Optimizer, x: torch.Tensor, penalty: Callable[[], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """One next-token update on rows `x` (gradient norm clipped to 1), plus `penalty()` if given; returns the
+    next-token loss. Shared with transfer_probe.py."""
     logits = model(x[:, :-1])
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss + penalty() if penalty is not None else loss).backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     return loss.detach()
+
+
+def aligned_groups(tok) -> list[list[int]]:  # noqa: ANN001
+    """Token ids of translation-equivalent table words, grouped (words.tsv and both sides of every antonym pair).
+
+    A word takes part in the spelling variants that are one token (bare, as after a quote, and after a space);
+    variants shared between groups merge them. Only groups spanning two or more languages are kept."""
+    triples = [dict(w) for w in load_words()]
+    triples += [{lang: p["pair"][lang][i] for lang in LANGS} for p in antonym_plan() for i in (0, 1)]
+    parent: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while parent.setdefault(t, t) != t:
+            t = parent[t]
+        return t
+
+    langs_of: dict[int, set[str]] = {}
+    for triple in triples:
+        ids = []
+        for lang, word in triple.items():
+            for variant in (word, " " + word):
+                piece = tok(variant, add_special_tokens=False)["input_ids"]
+                if len(piece) == 1:
+                    ids.append(piece[0])
+                    langs_of.setdefault(piece[0], set()).add(lang)
+        for t in ids[1:]:
+            parent[find(t)] = find(ids[0])
+    groups: dict[int, list[int]] = {}
+    for t in parent:
+        groups.setdefault(find(t), []).append(t)
+    return [sorted(g) for g in groups.values() if len(set().union(*(langs_of[t] for t in g))) >= 2]
+
+
+def tie_rows(model: GPT, groups: list[list[int]]) -> None:
+    """Start every aligned group's embedding and unembedding rows equal (each group's first member's)."""
+    with torch.no_grad():
+        for g in groups:
+            for w in (model.wte.weight, model.head.weight):
+                w[g[1:]] = w[g[0]].clone()
+
+
+def alignment_penalty(model: GPT, index: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Mean squared distance of aligned rows (embedding and unembedding) from their group's mean, per unit of
+    the initial squared row norm, summed over the two matrices: 0 when tied, about 1.4 for independent random rows."""
+    total = model.wte.weight.new_zeros(())
+    for w in (model.wte.weight, model.head.weight):
+        rows = w[index]
+        sums = torch.zeros(n_groups, w.shape[1], device=w.device).index_add_(0, group, rows)
+        means = sums / torch.bincount(group, minlength=n_groups).unsqueeze(1)
+        total = total + ((rows - means[group]) ** 2).sum(-1).mean() / (0.02**2 * w.shape[1])
+    return total
 
 
 def export(model: GPT, cfg: dict, o: Path) -> None:
@@ -232,6 +287,17 @@ def main() -> None:
         default=0.4,
         help="last fraction of the steps drawn from a mix with the task documents repeated",
     )
+    ap.add_argument(
+        "--align-init",
+        action="store_true",
+        help="start the embedding and unembedding rows of translation-equivalent table words equal",
+    )
+    ap.add_argument(
+        "--align-weight",
+        type=float,
+        default=0.0,
+        help="weight of a penalty pulling those rows towards their group's mean during training (0: none)",
+    )
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda to search settings on an accelerator")
@@ -261,6 +327,19 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
     run_dir = args.run_dir or out_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     model = GPT(cfg).to(dev)
+    groups = aligned_groups(tok) if args.align_init or args.align_weight else []
+    if groups:
+        print(f"aligned groups: {len(groups)} ({sum(map(len, groups))} tokens)")
+    if args.align_init:
+        tie_rows(model, groups)
+    penalty = None
+    if args.align_weight:
+        index = torch.tensor([t for g in groups for t in g], device=dev)
+        group = torch.tensor([i for i, g in enumerate(groups) for _ in g], device=dev)
+
+        def penalty() -> torch.Tensor:
+            return args.align_weight * alignment_penalty(model, index, group, len(groups))
+
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt_path = (args.run_dir or cache_dir()) / "model_ckpt.pt"
     state = {"step": 0, "total_steps": args.steps, "elapsed": 0.0, "log": [], "evals": []}
@@ -297,7 +376,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
     while True:
         step = state["step"]
         at_end = step == state["total_steps"]
-        due = step and (step % args.eval_every == 0 or at_end)
+        due = quick is not None and step and (step % args.eval_every == 0 or at_end)
         if quick and due and not any(e["step"] == step for e in state["evals"]):
             scores = quick(model)
             state["evals"].append({"step": step, **scores})
@@ -340,7 +419,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         )
         for gr in opt.param_groups:
             gr["lr"] = lr
-        loss = train_step(model, opt, x)
+        loss = train_step(model, opt, x, penalty)
         state["step"] += 1
         if step % 25 == 0:
             el = state["elapsed"] + time.time() - t_seg
@@ -366,6 +445,9 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "repeat": main_repeat,
         "anneal_repeat": anneal_repeat,
         "anneal_frac": args.anneal_frac,
+        "align_init": args.align_init,
+        "align_weight": args.align_weight,
+        "aligned_groups": len(groups),
         "config": cfg,
         "evals": state["evals"],
     }
