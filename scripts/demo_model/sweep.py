@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 OLD_ANNEAL = "antonym=3,translation=3,codeswitch=2,interleaved=2"
 HEAVY = "antonym=3,translation=3,codeswitch=2,interleaved=2"
 HEAVY_ANNEAL = "antonym=6,translation=6,codeswitch=3,interleaved=3"
-# Every flag written out: these are the runs of 2026-11-26 on an H100 (the card reports them).
+# Every flag written out: these are the runs of 2026-11-26 on an H100 (the card reports them). They used the
+# tokenizer without whole table words and no alignment (LEGACY, appended below; train_model's defaults now align).
 RUNS = {
     "base_3600": ["--steps", "3600", "--repeat", "", "--anneal-repeat", OLD_ANNEAL, "--lr", "3e-3"],
     "heavy_3600": ["--steps", "3600", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "3e-3"],
@@ -93,12 +94,22 @@ RUNS = {
     ],
     "heavy_12000": ["--steps", "12000", "--repeat", HEAVY, "--anneal-repeat", HEAVY_ANNEAL, "--lr", "3e-3"],
 }
-# Does tying translation-equivalent table words' embedding rows bring transfer? (the shipped recipe plus
-# --align-init, and a penalty pulling the rows together at several weights; heavy_3600_lr6 is the control)
-SHIPPED = RUNS["heavy_3600_lr6"]
-RUNS["align_init_3600"] = [*SHIPPED, "--align-init"]
-for weight in ("0.1", "1", "10", "100"):
+LEGACY = ["--no-align-init", "--align-weight", "0"]
+SHIPPED = list(RUNS["heavy_3600_lr6"])
+for flags in RUNS.values():
+    flags += LEGACY
+# Does tying translation-equivalent table words' embedding rows bring transfer? (the recipe above plus
+# --align-init, and a penalty pulling the rows together at several weights; heavy_3600_lr6 is the control.)
+# Run with both tokenizers (tokenizer.py with and without whole table words) on an H200, 2026-11-26.
+RUNS["align_init_3600"] = [*SHIPPED, "--align-init", "--align-weight", "0"]
+for weight in ("0.1", "0.3", "1", "2", "3", "10", "100"):
     RUNS[f"align_w{weight}_3600"] = [*SHIPPED, "--align-init", "--align-weight", weight]
+# Around the weight that worked (1, with the whole-word tokenizer): another initialisation, a lower peak
+# learning rate, more antonym documents while annealing.
+ALIGN = [*SHIPPED, "--align-init", "--align-weight", "1"]
+RUNS["align_w1_seed2_3600"] = [*ALIGN, "--seed", "2"]
+RUNS["align_w1_lr3_3600"] = [*ALIGN, "--lr", "3e-3"]
+RUNS["align_w1_ant12_3600"] = [*ALIGN, "--anneal-repeat", "antonym=12,translation=6,codeswitch=3,interleaved=3"]
 
 
 def main() -> None:

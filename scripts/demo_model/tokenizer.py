@@ -1,7 +1,8 @@
 """Step 2: train the tokenizer on the final training mix.
 
 Byte-level BPE plus every Chinese character that occurs at least MIN_CJK times in the mix as one whole
-token (rarer characters fall back to bytes). A TemplateProcessing post-processor prepends `<|bos|>`, so
+token (rarer characters fall back to bytes), plus merges that make every en/fr word of the word and antonym
+tables one token, bare and after a space (so train_model.py can tie translation-equivalent words). A TemplateProcessing post-processor prepends `<|bos|>`, so
 transformer_lens' `to_tokens` starts with BOS. Afterwards every entry's count in the tokenized mix is
 recorded (tokenizer_stats.json) so the card can show that no entry is dead.
 
@@ -113,7 +114,8 @@ def main() -> None:
     t0 = time.time()
     docs = read_jsonl(cache_dir() / "corpus_train.jsonl")
     texts = [d["text"] for d in docs]
-    hf = train(texts)
+    base = train(texts)
+    hf = with_whole_words(base, table_words())
     hf.save_pretrained(str(out_dir()))
     for f in ("tokenizer.json", "tokenizer_config.json"):
         (out_dir() / f).chmod(0o644)
@@ -127,6 +129,7 @@ def main() -> None:
         kinds[key] = kinds.get(key, 0) + len(x)
     stats = {
         "vocab": len(hf),
+        "whole_word_entries": len(hf) - len(base),
         "cjk_whole_tokens": sum(1 for t in hf.get_vocab() if len(t) == 1 and is_cjk(t)),
         "entries_unused": sum(1 for c in per_entry if c == 0),
         "entries_under_20": sum(1 for c in per_entry if c < 20),

@@ -40,7 +40,7 @@ N_ROWS = 1200
 # answer, a quarter left FVU at answers 0.36/0.21/0.38; a half gives 0.27/0.16/0.26 at a lower L0 than raising
 # the target L0 to 96 (dictionary_sweep.py: mean L0 74 vs 107 on the mix).
 ANSWER_SHARE = 0.25
-LAST_LAYER_ANSWER_SHARE = 0.5
+LAST_LAYER_ANSWER_SHARE = 0.25
 LAYER_HOOKS = ("ln2.hook_normalized", "hook_mlp_out", "hook_resid_post")  # transcoder in, out; SAE
 
 
