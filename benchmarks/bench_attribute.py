@@ -31,8 +31,11 @@ MAKE_MODEL = HERE / "circuit_tracer" / "make_random_model.py"
 RUN_CT = HERE / "circuit_tracer" / "run_circuit_tracer.py"
 
 
-def load_bench_model(model_dir: Path, device: str):
-    """The random model and its transcoders as a babelgraph ReplacementModel (sae_lens SkipTranscoders)."""
+def load_bench_model(model_dir: Path, device: str, dtype: str = "float32"):
+    """The random model and its transcoders as a babelgraph ReplacementModel (sae_lens SkipTranscoders).
+
+    Weights are read straight onto ``device`` and cast to ``dtype`` there; every parameter comes from the files
+    (checked), so transformer_lens' own random initialisation is skipped."""
     import torch
     from sae_lens import SkipTranscoder, SkipTranscoderConfig, Transcoder, TranscoderConfig
     from sae_lens.saes.sae import SAEMetadata
@@ -43,18 +46,22 @@ def load_bench_model(model_dir: Path, device: str):
     import babelgraph as bg
 
     cfg_kwargs = json.loads((model_dir / "model_config.json").read_text())
-    cfg_kwargs["dtype"] = torch.float32
-    cfg = HookedTransformerConfig(**{**cfg_kwargs, "device": device})
+    cfg_kwargs["dtype"] = getattr(torch, dtype)
+    cfg = HookedTransformerConfig(**{**cfg_kwargs, "device": device, "init_weights": False})
     tokenizer = None
     if (model_dir / "tokenizer").is_dir():
         tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir / "tokenizer"))
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    state = load_file(str(model_dir / "model.safetensors"))
-    model.load_state_dict(state, strict=False)
     model.to(device, print_details=False)
+    state = load_file(str(model_dir / "model.safetensors"), device=device)
+    missing, _ = model.load_state_dict(state, strict=False)
+    lacking = [name for name, _ in model.named_parameters() if name in missing]
+    if lacking:
+        raise ValueError(f"{model_dir / 'model.safetensors'} lacks parameters {lacking[:5]}")
+    del state
     transcoders = []
     for layer in range(cfg.n_layers):
-        weights = load_file(str(model_dir / "transcoders" / f"layer_{layer}.safetensors"))
+        weights = load_file(str(model_dir / "transcoders" / f"layer_{layer}.safetensors"), device=device)
         d_model, width = weights["W_enc"].shape
         skip = "W_skip" in weights
         cls, cfg_cls = (SkipTranscoder, SkipTranscoderConfig) if skip else (Transcoder, TranscoderConfig)
@@ -65,6 +72,7 @@ def load_bench_model(model_dir: Path, device: str):
                 d_out=d_model,
                 apply_b_dec_to_input=False,
                 device=device,
+                dtype=dtype,
                 metadata=SAEMetadata(
                     hook_name=f"blocks.{layer}.ln2.hook_normalized", hook_name_out=f"blocks.{layer}.hook_mlp_out"
                 ),
@@ -76,40 +84,80 @@ def load_bench_model(model_dir: Path, device: str):
 
 
 def worker(args: argparse.Namespace) -> None:
-    """One size in this process: warm up, time one graph, report JSON (and the adjacency for comparison)."""
+    """Sizes (``--index``, one or more) in this process: warm up, time one graph each, one JSON line per graph.
+
+    ``--worker-batch-sizes`` runs every size at each batch size in turn (the model is loaded once); with
+    ``--keep-going`` a graph that fails (e.g. out of memory) gives a line with ``error`` and the rest still run."""
+    import gc
+
     import torch
 
     import babelgraph as bg
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_bench_model(Path(args.model_dir), args.device)
-    prompt = json.loads(Path(args.prompts).read_text())[args.index]
-    bg.attribute(model, prompt[:8], batch_size=args.batch_size, progress=False)  # warm-up
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    graph = bg.attribute(
-        model, prompt, batch_size=args.batch_size, max_feature_nodes=args.max_feature_nodes, progress=False
-    )
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    counts = graph.node_counts()
-    result = {
-        "tokens": len(prompt),
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,  # on a loaded machine with one thread: the better estimate of a quiet core
-        "timing": graph.metadata["timing"],
-        "features": counts["feature"],
-        "l0": counts["feature"] / max(1, (len(prompt) - 1) * model.n_layers),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None,
-    }
-    if args.save_graph:
-        graph.save(args.save_graph)
-    print(json.dumps(result))
+    cuda = args.device.startswith("cuda")
+    started = time.perf_counter()
+    model = load_bench_model(Path(args.model_dir), args.device, args.dtype)
+    load_seconds = time.perf_counter() - started
+    prompts = json.loads(Path(args.prompts).read_text())
+    batch_sizes = [None if b == "default" else int(b) for b in args.worker_batch_sizes or []] or [args.batch_size]
+    for batch_size in batch_sizes:
+        started = time.perf_counter()
+        bg.attribute(model, prompts[args.index[0]][:8], batch_size=batch_size, progress=False)  # warm-up
+        warmup_seconds = time.perf_counter() - started
+        for index in args.index:
+            prompt = prompts[index]
+            gpu = {}
+            if cuda:
+                gc.collect()
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                gpu["gpu_allocated_before_mb"] = torch.cuda.memory_allocated() / 2**20  # the weights, mostly
+            started, cpu_started = time.perf_counter(), time.process_time()
+            try:
+                graph = bg.attribute(
+                    model, prompt, batch_size=batch_size, max_feature_nodes=args.max_feature_nodes, progress=False
+                )
+                if cuda:
+                    torch.cuda.synchronize()
+            except Exception as e:  # out of memory, ...
+                if not args.keep_going:
+                    raise
+                graph, error = None, f"{type(e).__name__}: {str(e)[:300]}"
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            if cuda:
+                gpu["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+            settings = {"batch_size": batch_size, "max_feature_nodes": args.max_feature_nodes, "dtype": args.dtype}
+            if graph is None:
+                peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+                print(json.dumps({"tokens": len(prompt), "error": error, "peak_gpu_mb": peak, **gpu, **settings}))
+                sys.stdout.flush()
+                continue
+            counts = graph.node_counts()
+            result = {
+                "tokens": len(prompt),
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,  # on a loaded machine with one thread: the better estimate of a quiet core
+                "timing": graph.metadata["timing"],
+                "features": counts["feature"],
+                "l0": counts["feature"] / max(1, (len(prompt) - 1) * model.n_layers),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                # allocator peak of the attribute call, model weights included (gpu_allocated_before_mb)
+                "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+            }
+            if cuda:
+                result.update(gpu, device_name=torch.cuda.get_device_name())
+            if args.worker_batch_sizes or len(args.index) > 1:
+                result.update(settings, load_seconds=load_seconds, warmup_seconds=warmup_seconds)
+                result["batch_size"] = graph.metadata["settings"]["batch_size"]  # the one used (default resolved)
+                result["n_active_features"] = graph.metadata["n_active_features"]
+            if args.save_graph:
+                graph.save(args.save_graph)
+            del graph  # frees its tensors before the next graph's peak is measured
+            print(json.dumps(result))
+            sys.stdout.flush()
 
 
 def compare_with_circuit_tracer(ours_path: str, ct_file: str, index: int) -> dict:
@@ -150,7 +198,7 @@ def compare_with_circuit_tracer(ours_path: str, ct_file: str, index: int) -> dic
 def run_babelgraph(args, model_dir: Path, prompt_file: Path, index: int, cap, src_path, graph_file) -> dict:
     """One babelgraph graph in a fresh process (``src_path``: another checkout's ``src`` to import from)."""
     command = [sys.executable, __file__, "--worker", "--model-dir", str(model_dir), "--prompts", str(prompt_file)]
-    command += ["--index", str(index), "--device", args.device]
+    command += ["--index", str(index), "--device", args.device, "--dtype", args.dtype]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     command += ["--max-feature-nodes", str(cap)] if cap else []
@@ -172,7 +220,7 @@ def run_circuit_tracer(args, model_dir: Path, work: Path, prompt: list[int], bat
     command += ["--out", str(out), "--batch-size", str(batch)]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--max-feature-nodes", str(args.ct_max_feature_nodes)] if args.ct_max_feature_nodes else []
-    command += ["--device", args.device]
+    command += ["--device", args.device] + (["--dtype", args.dtype] if args.dtype != "float32" else [])
     subprocess.run(command, check=True, capture_output=True, text=True)
     result = json.loads(Path(str(out).replace(".safetensors", ".json")).read_text())["prompts"][0]
     result["load_avg_1min"] = os.getloadavg()[0]
@@ -191,6 +239,12 @@ def main() -> None:
     parser.add_argument("--gemma-scale", action="store_true", help="26 layers, d_model 2304, 16k transcoders")
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="model and transcoder dtype in both tools (the files stay float32)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="babelgraph's (default: its own)")
     parser.add_argument("--seed", type=int, default=123, help="prompt seed")
     parser.add_argument("--circuit-tracer", default=None, help="python of a venv with circuit-tracer 0.5.0")
@@ -214,7 +268,9 @@ def main() -> None:
     parser.add_argument("--json-out", default=None, help="write all results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prompts", help=argparse.SUPPRESS)
-    parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-batch-sizes", nargs="+", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-going", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--save-graph", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -104,7 +104,7 @@ def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, t
     D, H, dh, M, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.d_vocab
 
     def normal(shape, std):
-        return torch.randn(*shape, generator=gen) * std
+        return torch.randn(*shape, generator=gen, device=gen.device) * std
 
     sd = {}
     for name, p in sorted(model.named_parameters()):
@@ -127,9 +127,9 @@ def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, t
         elif name == "unembed.W_U":
             t = normal(shape, 2.0 / math.sqrt(D))
         elif leaf == "w":  # LayerNorm gain
-            t = 1.0 + (normal(shape, 0.1) if perturb else torch.zeros(shape))
+            t = 1.0 + (normal(shape, 0.1) if perturb else torch.zeros(shape, device=gen.device))
         elif leaf in ("b", "b_Q", "b_K", "b_V", "b_O", "b_in", "b_out", "b_U"):
-            t = normal(shape, 0.05) if perturb else torch.zeros(shape)
+            t = normal(shape, 0.05) if perturb else torch.zeros(shape, device=gen.device)
         else:
             raise ValueError(f"no init rule for parameter {name}")
         sd[name] = t.to(torch.float32).contiguous()
@@ -139,8 +139,8 @@ def random_state_dict(model, gen: torch.Generator, perturb: bool) -> dict[str, t
 
 def random_prompts(gen: torch.Generator, n: int, length: int, d_vocab: int) -> torch.Tensor:
     """Random token sequences of `length` tokens, BOS first, ids drawn from [2, d_vocab)."""
-    body = torch.randint(2, d_vocab, (n, length - 1), generator=gen)
-    return torch.cat([torch.full((n, 1), BOS_TOKEN_ID, dtype=torch.long), body], dim=1)
+    body = torch.randint(2, d_vocab, (n, length - 1), generator=gen, device=gen.device)
+    return torch.cat([torch.full((n, 1), BOS_TOKEN_ID, dtype=torch.long, device=gen.device), body], dim=1)
 
 
 @torch.no_grad()
@@ -211,7 +211,23 @@ def main(argv=None):
     ap.add_argument("--calib-seqs", type=int, default=16)
     ap.add_argument("--calib-len", type=int, default=64)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument(
+        "--init-device",
+        default="cpu",
+        help="where the random numbers are drawn (default cpu: the same files on every machine and transformer_lens "
+        "version); 'cuda' draws them on the GPU, much faster at --gemma-scale, but the weights then differ from a "
+        "cpu-drawn model of the same seed",
+    )
+    ap.add_argument(
+        "--save-dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="dtype of the written weights (default float32; bfloat16 halves the files for runs that load the "
+        "model in bfloat16 anyway: the loaders cast, and casting float32 files gives the same bfloat16 weights). "
+        "Calibration always uses the float32 weights",
+    )
     a = ap.parse_args(argv)
+    save_dtype = getattr(torch, a.save_dtype)
 
     preset = PRESETS["gemma" if a.gemma_scale else "default"]
     for k, v in preset.items():
@@ -221,7 +237,7 @@ def main(argv=None):
 
     t0 = time.time()
     os.makedirs(os.path.join(a.out, "transcoders"), exist_ok=True)
-    gen = torch.Generator().manual_seed(a.seed)
+    gen = torch.Generator(device=a.init_device).manual_seed(a.seed)
 
     from transformer_lens import HookedTransformer
 
@@ -236,7 +252,7 @@ def main(argv=None):
 
     with open(os.path.join(a.out, "model_config.json"), "w") as f:
         json.dump(cfg_kwargs, f, indent=2)
-    save_file(sd, os.path.join(a.out, "model.safetensors"))
+    save_file({k: v.to(save_dtype).contiguous() for k, v in sd.items()}, os.path.join(a.out, "model.safetensors"))
 
     # ---- transcoders: random weights, then calibrate b_enc on random prompts ----
     calib = random_prompts(gen, a.calib_seqs, min(a.calib_len, a.n_ctx), a.d_vocab)
@@ -245,10 +261,10 @@ def main(argv=None):
     l0s = []
     for l in range(a.n_layers):
         D, T = a.d_model, a.d_transcoder
-        W_enc = torch.randn(D, T, generator=gen) / math.sqrt(D)
-        W_dec = torch.randn(T, D, generator=gen) / math.sqrt(D)
-        b_dec = torch.randn(D, generator=gen) * 0.05
-        offs = torch.randn(T, generator=gen) * 0.1  # per-feature spread of thresholds
+        W_enc = torch.randn(D, T, generator=gen, device=gen.device) / math.sqrt(D)
+        W_dec = torch.randn(T, D, generator=gen, device=gen.device) / math.sqrt(D)
+        b_dec = torch.randn(D, generator=gen, device=gen.device) * 0.05
+        offs = torch.randn(T, generator=gen, device=gen.device) * 0.1  # per-feature spread of thresholds
         x = xs[l].to(a.device)
         pre = x @ W_enc.to(a.device) + offs.to(a.device)  # [N, T]
         flat = pre.flatten()
@@ -259,8 +275,8 @@ def main(argv=None):
         l0s.append(l0)
         tensors = {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec, "b_dec": b_dec}
         if not a.no_skip:
-            tensors["W_skip"] = torch.randn(D, D, generator=gen) * (0.1 / math.sqrt(D))
-        tensors = {k2: v.to(torch.float32).contiguous().cpu() for k2, v in tensors.items()}
+            tensors["W_skip"] = torch.randn(D, D, generator=gen, device=gen.device) * (0.1 / math.sqrt(D))
+        tensors = {k2: v.to(save_dtype).contiguous().cpu() for k2, v in tensors.items()}
         save_file(tensors, os.path.join(a.out, "transcoders", f"layer_{l}.safetensors"))
         del pre, flat, x
 
@@ -278,6 +294,10 @@ def main(argv=None):
         "calibration": {"n_seqs": a.calib_seqs, "seq_len": int(calib.shape[1]), "l0_per_layer_in_sample": l0s},
         "perturbed_biases": not a.no_perturb,
     }
+    if a.init_device != "cpu":
+        bench["init_device"] = a.init_device
+    if a.save_dtype != "float32":
+        bench["save_dtype"] = a.save_dtype
     with open(os.path.join(a.out, "bench_config.json"), "w") as f:
         json.dump(bench, f, indent=2)
     wrote_tok = write_tokenizer(os.path.join(a.out, "tokenizer"), a.d_vocab)

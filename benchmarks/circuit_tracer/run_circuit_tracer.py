@@ -19,6 +19,7 @@ seconds of the attribute() call, the node ordering and the settings used.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -104,7 +105,7 @@ def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
 
     tcs = {}
     for l in range(n_layers):
-        t = load_file(os.path.join(model_dir, "transcoders", f"layer_{l}.safetensors"))
+        t = load_file(os.path.join(model_dir, "transcoders", f"layer_{l}.safetensors"), device=str(device))
         d_model, d_tc = t["W_enc"].shape
         skip = "W_skip" in t
         tc = SingleLayerTranscoder(d_model, d_tc, F.relu, l, skip_connection=skip, device=device, dtype=dtype)
@@ -127,7 +128,7 @@ def load_transcoders(model_dir: str, n_layers: int, bench: dict, device, dtype):
     )
 
 
-def load_replacement_model(model_dir: str, device: str = "cpu"):
+def load_replacement_model(model_dir: str, device: str = "cpu", dtype: str | None = None):
     from circuit_tracer.replacement_model.replacement_model_transformerlens import (
         TransformerLensReplacementModel,
     )
@@ -140,7 +141,7 @@ def load_replacement_model(model_dir: str, device: str = "cpu"):
     bos_id = bench.get("bos_token_id", 0)
 
     kw = dict(cfg_kwargs)
-    kw["dtype"] = getattr(torch, kw.get("dtype", "float32"))
+    kw["dtype"] = getattr(torch, dtype or kw.get("dtype", "float32"))
     kw["device"] = device
     kw["init_weights"] = False
     cfg = HookedTransformerConfig(**kw)
@@ -151,7 +152,7 @@ def load_replacement_model(model_dir: str, device: str = "cpu"):
     # Same steps as TransformerLensReplacementModel.from_config, with the weights loaded
     # before the MLP / unembed modules get wrapped by _configure_replacement_model.
     model = TransformerLensReplacementModel(cfg, tokenizer=tokenizer)
-    sd = load_file(os.path.join(model_dir, "model.safetensors"))
+    sd = load_file(os.path.join(model_dir, "model.safetensors"), device=str(device))
     params = dict(model.named_parameters())
     sd = {k: v for k, v in sd.items() if k in params}  # buffers (attn.mask, IGNORE) are ignored
     missing = [k for k in params if k not in sd]
@@ -170,7 +171,14 @@ def main(argv=None):
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--prompt-tokens", required=True, help="JSON list of token-id lists (BOS first)")
     ap.add_argument("--out", required=True, help="output .safetensors")
-    ap.add_argument("--batch-size", type=int, default=512)
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        nargs="+",
+        default=[512],
+        help="one or more; with several, every prompt runs at each (after its own warm-up) in this one process, and "
+        "only the first batch size's tensors are saved",
+    )
     ap.add_argument("--max-n-logits", type=int, default=10)
     ap.add_argument("--desired-logit-prob", type=float, default=0.95)
     ap.add_argument("--max-feature-nodes", type=int, default=None)
@@ -178,7 +186,13 @@ def main(argv=None):
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="circuit-tracer phase timings to stderr")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default=None, help="model and transcoder dtype (default: model_config.json's)")
+    ap.add_argument("--no-save", action="store_true", help="write only the .json metadata, no tensors")
+    ap.add_argument(
+        "--keep-going", action="store_true", help="a failing prompt (e.g. out of memory) is recorded; the rest run"
+    )
     a = ap.parse_args(argv)
+    cuda = a.device.startswith("cuda")
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -186,67 +200,90 @@ def main(argv=None):
     from circuit_tracer import attribute
 
     t_load = time.perf_counter()
-    model = load_replacement_model(a.model_dir, a.device)
+    model = load_replacement_model(a.model_dir, a.device, a.dtype)
     t_load = time.perf_counter() - t_load
 
     with open(a.prompt_tokens) as f:
         prompts = json.load(f)
 
-    def run(tokens):
+    def run(tokens, batch_size):
         return attribute(
             torch.tensor(tokens, dtype=torch.long, device=a.device),
             model,
             max_n_logits=a.max_n_logits,
             desired_logit_prob=a.desired_logit_prob,
-            batch_size=a.batch_size,
+            batch_size=batch_size,
             max_feature_nodes=a.max_feature_nodes,
             verbose=a.verbose,
         )
 
     warmup_s = None
-    if not a.no_warmup and prompts:
-        t = time.perf_counter()
-        run(prompts[0][: min(8, len(prompts[0]))])
-        warmup_s = time.perf_counter() - t
-
     tensors, per_prompt = {}, []
-    for i, tokens in enumerate(prompts):
-        assert tokens[0] in model.tokenizer.all_special_ids, "prompt must start with BOS"
-        if a.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t, c = time.perf_counter(), time.process_time()
-        g = run(tokens)
-        if a.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        dt, dc = time.perf_counter() - t, time.process_time() - c
-        n_pos = len(tokens)
-        n_act = int(g.active_features.shape[0])
-        n_logits = len(g.logit_targets)
-        per_prompt.append(
-            {
-                "index": i,
-                "n_tokens": n_pos,
-                "seconds": dt,
-                "cpu_seconds": dc,
-                "load_avg_1min_after": os.getloadavg()[0],
-                # peak resident set of this process so far (one prompt per process: that prompt's peak)
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "n_active_features": n_act,
-                "n_selected_features": int(g.selected_features.numel()),
-                "n_logits": n_logits,
-                "n_nodes": int(g.adjacency_matrix.shape[0]),
-                "mean_l0_per_layer_pos_excl_bos": n_act / (model.cfg.n_layers * max(1, n_pos - 1)),
-                "logit_prob_sum": float(g.logit_probabilities.sum()),
-            }
-        )
-        print(json.dumps(per_prompt[-1]), flush=True)
-        tensors[f"adjacency_{i}"] = g.adjacency_matrix.detach().float().cpu().contiguous()
-        tensors[f"active_features_{i}"] = g.active_features.detach().long().cpu().contiguous()
-        tensors[f"activation_values_{i}"] = g.activation_values.detach().float().cpu().contiguous()
-        tensors[f"selected_features_{i}"] = g.selected_features.detach().long().cpu().contiguous()
-        tensors[f"logit_tokens_{i}"] = g.logit_token_ids.detach().long().cpu().contiguous()
-        tensors[f"logit_probabilities_{i}"] = g.logit_probabilities.detach().float().cpu().contiguous()
-        tensors[f"input_tokens_{i}"] = g.input_tokens.detach().long().cpu().contiguous()
+    for b, batch_size in enumerate(a.batch_size):
+        if not a.no_warmup and prompts:
+            t = time.perf_counter()
+            run(prompts[0][: min(8, len(prompts[0]))], batch_size)
+            warmup_s = time.perf_counter() - t if warmup_s is None else warmup_s
+        for i, tokens in enumerate(prompts):
+            assert tokens[0] in model.tokenizer.all_special_ids, "prompt must start with BOS"
+            gpu = {}
+            if cuda:
+                gc.collect()
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                gpu["gpu_allocated_before_mb"] = torch.cuda.memory_allocated() / 2**20
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                g = run(tokens, batch_size)
+                if cuda:
+                    torch.cuda.synchronize()
+            except Exception as e:  # out of memory, ...
+                if not a.keep_going:
+                    raise
+                g = None
+                error = f"{type(e).__name__}: {str(e)[:300]}"
+            dt, dc = time.perf_counter() - t, time.process_time() - c
+            if cuda:
+                # allocator peak of this call (model weights included: see gpu_allocated_before_mb)
+                gpu["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+                gpu["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+            n_pos = len(tokens)
+            if g is None:
+                per_prompt.append({"index": i, "n_tokens": n_pos, "batch_size": batch_size, "error": error, **gpu})
+                print(json.dumps(per_prompt[-1]), flush=True)
+                continue
+            n_act = int(g.active_features.shape[0])
+            n_logits = len(g.logit_targets)
+            per_prompt.append(
+                {
+                    "index": i,
+                    "n_tokens": n_pos,
+                    "batch_size": batch_size,
+                    "seconds": dt,
+                    "cpu_seconds": dc,
+                    "load_avg_1min_after": os.getloadavg()[0],
+                    # peak resident set of this process so far (one prompt per process: that prompt's peak)
+                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    **gpu,
+                    "n_active_features": n_act,
+                    "n_selected_features": int(g.selected_features.numel()),
+                    "n_logits": n_logits,
+                    "n_nodes": int(g.adjacency_matrix.shape[0]),
+                    "mean_l0_per_layer_pos_excl_bos": n_act / (model.cfg.n_layers * max(1, n_pos - 1)),
+                    "logit_prob_sum": float(g.logit_probabilities.sum()),
+                }
+            )
+            print(json.dumps(per_prompt[-1]), flush=True)
+            if b == 0 and not a.no_save:
+                tensors[f"adjacency_{i}"] = g.adjacency_matrix.detach().float().cpu().contiguous()
+                tensors[f"active_features_{i}"] = g.active_features.detach().long().cpu().contiguous()
+                tensors[f"activation_values_{i}"] = g.activation_values.detach().float().cpu().contiguous()
+                tensors[f"selected_features_{i}"] = g.selected_features.detach().long().cpu().contiguous()
+                tensors[f"logit_tokens_{i}"] = g.logit_token_ids.detach().long().cpu().contiguous()
+                tensors[f"logit_probabilities_{i}"] = g.logit_probabilities.detach().float().cpu().contiguous()
+                tensors[f"input_tokens_{i}"] = g.input_tokens.detach().long().cpu().contiguous()
+            del g  # frees its tensors before the next call's peak is measured
 
     meta = {
         "tool": "circuit-tracer",
@@ -254,10 +291,12 @@ def main(argv=None):
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": a.device,
+        "device_name": torch.cuda.get_device_name() if cuda else None,
+        "dtype": str(model.cfg.dtype).replace("torch.", ""),
         "host": platform.node(),
         "model_dir": os.path.abspath(a.model_dir),
         "settings": {
-            "batch_size": a.batch_size,
+            "batch_size": a.batch_size[0] if len(a.batch_size) == 1 else a.batch_size,
             "max_n_logits": a.max_n_logits,
             "desired_logit_prob": a.desired_logit_prob,
             "max_feature_nodes": a.max_feature_nodes,
@@ -271,10 +310,11 @@ def main(argv=None):
         "node_order": NODE_ORDER,
     }
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    save_file(tensors, a.out, metadata={"metadata": json.dumps(meta)})
+    if not a.no_save:
+        save_file(tensors, a.out, metadata={"metadata": json.dumps(meta)})
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump(meta, f, indent=2)
-    print(json.dumps({"out": a.out, "seconds": [p["seconds"] for p in per_prompt]}))
+    print(json.dumps({"out": a.out, "seconds": [p.get("seconds") for p in per_prompt]}))
 
 
 if __name__ == "__main__":
