@@ -205,8 +205,12 @@ def test_html_of_the_demo_graph_has_every_node_and_the_header(demo_graph, tmp_pa
     assert len(data["edges"]["s"]) == len(data["edges"]["w"]) == demo_graph.n_edges
     strengths = [abs(w) for w in data["edges"]["w"]]
     assert strengths == sorted(strengths, reverse=True)  # strongest first, so the page draws those first
-    for text in ("replacement", "completeness", "bg-hide-errors", "bg-prune", "big", "0.590"):
+    for text in ("replacement", "completeness", "bg-hide-errors", "bg-prune", "big"):
         assert text in page
+    scores = demo_graph.metadata["scores"]  # the header shows each score the graph carries, to 3 decimals
+    assert {"unpruned", "pruned"} <= set(scores)
+    for s in scores.values():
+        assert f"<td>{s['replacement']:.3f}</td><td>{s['completeness']:.3f}</td>" in page
     assert "cdn.jsdelivr.net" not in page and "cdnjs.cloudflare.com" not in page
 
 

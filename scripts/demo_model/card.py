@@ -391,7 +391,7 @@ def main() -> None:
                 w(_sweep_row(name, e))
     if aligned:
         w(
-            "\nSecond search (one NVIDIA H200, 2026-11-26, ten runs at a time): the tied rows described under "
+            "\nSecond search (one NVIDIA H200, 2026-11-26, up to ten runs at a time): the tied rows described under "
             "*Cross-lingual transfer by design*, at several penalty weights, with the previous tokenizer and with "
             "the whole-word one (with the previous tokenizer only 134 groups have a one-token word in two "
             "languages). *control* is the first search's recipe on the same tokenizer. The repeated "
