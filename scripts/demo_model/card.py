@@ -24,6 +24,14 @@ def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _spread(evals: list[dict], kind: str) -> str:
+    """`en 19%-25%, ...`: the lowest and highest held-out score of `kind` (taught/transfer) over runs."""
+    return ", ".join(
+        f"{l} {pct(min(e[f'heldout/{kind}/{l}'] for e in evals))}-{pct(max(e[f'heldout/{kind}/{l}'] for e in evals))}"
+        for l in LANGS
+    )
+
+
 def _sweep_row(name: str, e: dict, steps: bool = True) -> str:
     """A sweep run's last quick_eval as a table row."""
     return (
@@ -219,19 +227,11 @@ def main() -> None:
             w(
                 f"Held-out wordings, transfer (pairs never taught in that language), quick_eval: the shipped recipe in "
                 f"{len(recipe)} runs (two seeds; GPU runs are not bit-reproducible) "
-                + ", ".join(
-                    f"{l} {pct(min(x[f'heldout/transfer/{l}'] for x in recipe))}-"
-                    f"{pct(max(x[f'heldout/transfer/{l}'] for x in recipe))}"
-                    for l in LANGS
-                )
+                + _spread(recipe, "transfer")
                 + "; the same recipe without tied rows on the same tokenizer (control) "
                 + ", ".join(f"{l} {pct(e[f'heldout/transfer/{l}'])}" for l in LANGS)
                 + ". Taught pairs: "
-                + ", ".join(
-                    f"{l} {pct(min(x[f'heldout/taught/{l}'] for x in recipe))}-"
-                    f"{pct(max(x[f'heldout/taught/{l}'] for x in recipe))}"
-                    for l in LANGS
-                )
+                + _spread(recipe, "taught")
                 + " against "
                 + ", ".join(f"{l} {pct(e[f'heldout/taught/{l}'])}" for l in LANGS)
                 + ". Every weight tried is in the second search's table: a lower weight (0.3) gives less English and "
