@@ -100,7 +100,8 @@ for flags in RUNS.values():
     flags += LEGACY
 # Does tying translation-equivalent table words' embedding rows bring transfer? (the recipe above plus
 # --align-init, and a penalty pulling the rows together at several weights; heavy_3600_lr6 is the control.)
-# Run with both tokenizers (tokenizer.py with and without whole table words) on an H200, 2026-11-26.
+# Run with both tokenizers on an H200, 2026-11-26: the one without whole table words is v2's tokenizer.json (git
+# history of src/babelgraph/demo/, before the v3 model), which tokenizer.py no longer writes.
 RUNS["align_init_3600"] = [*SHIPPED, "--align-init", "--align-weight", "0"]
 for weight in ("0.1", "0.3", "1", "2", "3", "10", "100"):
     RUNS[f"align_w{weight}_3600"] = [*SHIPPED, "--align-init", "--align-weight", weight]
