@@ -545,6 +545,22 @@ def main() -> None:
                 + " of the time (held-out wordings; target 50%). It learns each pair in the languages it is taught "
                 "in and knows the translations, but does not compose them."
             )
+    if r and (tm.get("align_init") or tm.get("align_weight")):
+        tr = r.get("translation_heldout_wordings", {})
+        if tr:
+            w(
+                f"- **The tie costs translation**: table words in held-out translation wordings are "
+                f"{pct(min(tr.values()))}-{pct(max(tr.values()))} right by direction, and the score depends mostly on "
+                "the target language (the source words' rows are tied)."
+            )
+    if r and "dictionaries" in r:
+        weak = [row for row in r["dictionaries"]["transcoders"] if row["loss_recovered"] < 0.9]
+        if weak:
+            w(
+                "- **Late transcoders on prose**: on the held-out UDHR the transcoders of layer(s) "
+                + ", ".join(f"{row['layer']} ({row['loss_recovered']:.2f})" for row in weak)
+                + " recover less than 0.9 of the loss, so graphs of such text carry large error nodes there."
+            )
     w(
         f"- Tiny and briefly trained ({tm.get('tokens', 0) / 1e6:.0f}M tokens): fluent only on the task formats and "
         "on software-message style text; held-out prose such as the UDHR is far from natural-language quality.\n"
