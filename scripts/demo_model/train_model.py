@@ -244,15 +244,27 @@ def tie_rows(model: GPT, groups: list[list[int]]) -> None:
                 w[g[1:]] = w[g[0]].clone()
 
 
-def alignment_penalty(model: GPT, index: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
+def group_table(groups: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The groups as a padded [groups, largest group] table of token ids and its mask of real members."""
+    width = max(map(len, groups))
+    members = torch.tensor([g + [g[0]] * (width - len(g)) for g in groups])
+    mask = torch.tensor([[1.0] * len(g) + [0.0] * (width - len(g)) for g in groups])
+    return members, mask
+
+
+def alignment_penalty(model: GPT, members: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of aligned rows (embedding and unembedding) from their group's mean, per unit of
-    the initial squared row norm, summed over the two matrices: 0 when tied, about 1.4 for independent random rows."""
+    the initial squared row norm, summed over the two matrices: 0 when tied, about 1.4 for independent random rows.
+
+    Rows are looked up with `F.embedding` over a padded table and group means are masked sums along it, so no
+    step adds into shared memory with atomics: the CUDA backward is deterministic (an index_add_ and an indexed
+    gather made tied GPU runs differ between repeats)."""
     total = model.wte.weight.new_zeros(())
     for w in (model.wte.weight, model.head.weight):
-        rows = w[index]
-        sums = torch.zeros(n_groups, w.shape[1], device=w.device).index_add_(0, group, rows)
-        means = sums / torch.bincount(group, minlength=n_groups).unsqueeze(1)
-        total = total + ((rows - means[group]) ** 2).sum(-1).mean() / (0.02**2 * w.shape[1])
+        rows = F.embedding(members, w)  # [groups, largest group, d]
+        means = (rows * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        dist = ((rows - means[:, None]) ** 2).sum(-1) * mask
+        total = total + dist.sum() / mask.sum() / (0.02**2 * w.shape[1])
     return total
 
 
@@ -342,11 +354,10 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         tie_rows(model, groups)
     penalty = None
     if args.align_weight:
-        index = torch.tensor([t for g in groups for t in g], device=dev)
-        group = torch.tensor([i for i, g in enumerate(groups) for _ in g], device=dev)
+        members, mask = (t.to(dev) for t in group_table(groups))
 
         def penalty() -> torch.Tensor:
-            return args.align_weight * alignment_penalty(model, index, group, len(groups))
+            return args.align_weight * alignment_penalty(model, members, mask)
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt_path = (args.run_dir or cache_dir()) / "model_ckpt.pt"

@@ -70,7 +70,7 @@ class _AutogradPrefix:
         model, run = self.model, self.run
         base = run.final if read < 0 else run.reads[read]
         grad = torch.zeros(len(positions), *base.shape, dtype=base.dtype, device=base.device)
-        grad[torch.arange(len(positions)), 0, positions] = vectors.to(base.dtype)
+        grad[torch.arange(len(positions), device=base.device), 0, positions] = vectors.to(base.dtype)
         upstream = model.writes_before(None if read < 0 else model.dictionaries[read].read_hook)
         inputs = [run.embedding, *(run.writes[w] for w in upstream)]
         found = torch.autograd.grad([base], inputs, [grad], retain_graph=True, allow_unused=True, is_grads_batched=True)
@@ -228,7 +228,7 @@ class _TranscoderPrefix:
 
     def _spread(self, vector: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         out = vector.new_zeros(len(positions), self.length, vector.shape[-1])
-        out[torch.arange(len(positions)), positions] = vector
+        out[torch.arange(len(positions), device=vector.device), positions] = vector
         return out
 
     def _attention(self, layer: int, grad: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
