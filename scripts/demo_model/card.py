@@ -227,9 +227,11 @@ def main() -> None:
             e = ctrl["evals"][-1]
             w(
                 f"Held-out wordings, transfer (pairs never taught in that language), quick_eval: the shipped recipe in "
-                f"{len(recipe)} runs (two seeds; the tied runs are not bit-reproducible on the GPU: the penalty's "
-                "`index_add_` and the backward of the row gather use atomic adds, while the untied control repeats bit "
-                "for bit, so a rebuild will not land on the shipped numbers) "
+                f"{len(recipe)} runs (two seeds; these tied runs were not bit-reproducible on the GPU: the penalty's "
+                "`index_add_` and the backward of the row gather used atomic adds, while the untied control repeats "
+                "bit for bit. The build now computes the same penalty from a padded table of the groups without "
+                "atomics (values and gradients equal to 6e-11 on CPU, tests/test_demo_build.py), which should make GPU "
+                "rebuilds repeat; not yet run on a GPU. A rebuild will not land on the shipped numbers either way) "
                 + _spread(recipe, "transfer")
                 + "; the same recipe without tied rows on the same tokenizer (control) "
                 + ", ".join(f"{l} {pct(e[f'heldout/transfer/{l}'])}" for l in LANGS)
@@ -406,7 +408,7 @@ def main() -> None:
             "*Cross-lingual transfer by design*, at several penalty weights, with the previous tokenizer and with "
             "the whole-word one (with the previous tokenizer only 134 groups have a one-token word in two "
             "languages). *control* is the first search's recipe on the same tokenizer. The repeated "
-            "`align_w1_3600` of round 2 is the same recipe as round 1's, run again: runs on the GPU are not "
+            "`align_w1_3600` of round 2 is the same recipe as round 1's, run again: tied runs on the GPU were not "
             "bit-reproducible, and the two differ by much, so read one run's numbers with that spread in mind.\n"
         )
         w("| tokenizer, round | run | taught en/fr/zh | transfer en/fr/zh | UDHR loss en/fr/zh |")
