@@ -28,22 +28,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training")
     ap.add_argument("--device", default="cpu", help="training device (cuda only to search or to go faster)")
-    ap.add_argument("--dict-steps", type=int, default=1200)
-    ap.add_argument("--dict-rows", type=int, default=1200)
     ap.add_argument("--from", dest="start", choices=STEPS, default="data")
     ap.add_argument("--only", choices=STEPS)
     ap.add_argument("--fresh", action="store_true", help="retrain the transformer from scratch")
     args = ap.parse_args()
     extra = {
         "train_model": ["--threads", str(args.threads), "--device", args.device] + (["--fresh"] if args.fresh else []),
-        "train_dictionaries": [
-            "--steps",
-            str(args.dict_steps),
-            "--rows",
-            str(args.dict_rows),
-            "--threads",
-            str(args.threads),
-        ],
+        "train_dictionaries": ["--threads", str(args.threads)],
     }
     steps = [args.only] if args.only else STEPS[STEPS.index(args.start) :]
     times_path = cache_dir() / "build_times.json"
