@@ -149,7 +149,7 @@ def demo():
     from babelgraph.languages.labels import label_features
 
     model = bg.load_model("demo")
-    # capped so the unpruned graph stays under the HTML export's edge bound (the full one has about 2.2M edges)
+    # capped so the unpruned graph stays under the HTML export's edge bound (the full one has about 3.2M edges)
     unpruned = bg.attribute(model, 'The opposite of "small" is "', max_feature_nodes=600, progress=False)
     pruned = label_features(bg.prune(unpruned), model)
     return model, unpruned, pruned

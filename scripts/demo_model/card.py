@@ -535,7 +535,10 @@ def main() -> None:
         if not k.startswith("_"):
             w(f"| {k} | {v / 60:.1f} |")
     if times:
-        w(f"| total | {sum(v for k, v in times.items() if not k.startswith('_')) / 60:.1f} |")
+        total = sum(v for k, v in times.items() if not k.startswith("_")) / 60
+        w(f"| total | {total:.1f} |")
+        if total > 120:
+            w(f"\nThe total is {total - 120:.0f} min over the project's 2-hour budget for the build on 2 CPU cores.")
     if times.get("_notes"):
         w("\n" + times["_notes"] + "\n")
     w("\n## Limitations\n")
@@ -587,6 +590,17 @@ def main() -> None:
                 + ", ".join(f"{row['layer']} ({row['loss_recovered']:.2f})" for row in weak)
                 + " recover less than 0.9 of the loss, so graphs of such text carry large error nodes there."
             )
+    weak_text = [
+        t for t in (td or {}).get("layers", []) if t["kind"] == "transcoder" and t.get("loss_recovered_text", 1) < 0.9
+    ]
+    if weak_text:
+        w(
+            "- **Late transcoders on the mix's running text**: on held-out rows of the training mix's own running text "
+            "the transcoders of layer(s) "
+            + ", ".join(f"{t['layer']} ({t['loss_recovered_text']:.2f})" for t in weak_text)
+            + " recover less than 0.9 of the loss (the UDHR figures above are higher), so expect sizeable error nodes "
+            "there on prose prompts."
+        )
     w(
         f"- Tiny and briefly trained ({tm.get('tokens', 0) / 1e6:.0f}M tokens): fluent only on the task formats and "
         "on software-message style text; held-out prose such as the UDHR is far from natural-language quality.\n"
