@@ -59,3 +59,32 @@ def test_penalty_vanishes_on_tied_rows_and_descends_to_them(model: train_model.G
     assert float(train_model.alignment_penalty(model, members, mask)) < 0.5 * before
     train_model.tie_rows(model, GROUPS)
     assert float(train_model.alignment_penalty(model, members, mask)) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_penalty_weights_each_matrix_apart(model: train_model.GPT) -> None:
+    members, mask = train_model.group_table(GROUPS)
+    only_embedding = train_model.alignment_penalty(model, members, mask, weights=(1.0, 0.0))
+    head_grad = torch.autograd.grad(only_embedding, model.head.weight, allow_unused=True)[0]
+    assert head_grad is None or head_grad.abs().max() == 0
+    only_head = train_model.alignment_penalty(model, members, mask, weights=(0.0, 1.0))
+    both = train_model.alignment_penalty(model, members, mask, weights=(2.0, 3.0))
+    torch.testing.assert_close(both, 2 * only_embedding + 3 * only_head)
+    torch.testing.assert_close(only_embedding + only_head, loop_penalty(model, GROUPS))
+
+
+def test_tie_leaves_homographs_out_on_request() -> None:
+    """`est` (French "is", grouped with east/东) and `是` (the Chinese wordings' copula, grouped with yes/oui)."""
+    from common import in_training_wordings
+    from transformers import PreTrainedTokenizerFast
+
+    assert in_training_wordings("est") and in_training_wordings("是")
+    assert not in_training_wordings("east") and not in_training_wordings("大") and not in_training_wordings("oppos")
+    tok = PreTrainedTokenizerFast.from_pretrained(str(Path(train_model.__file__).parents[2] / "src/babelgraph/demo"))
+    homographs = {tok.convert_tokens_to_ids(t) for t in ("est", "Ġest", "是")}
+    assert len(homographs) == 3 and tok.unk_token_id not in homographs
+    tied = {t for g in train_model.aligned_groups(tok, homographs=True) for t in g}
+    untied = {t for g in train_model.aligned_groups(tok, homographs=False) for t in g}
+    assert homographs <= tied
+    assert not homographs & untied
+    east = {tok.convert_tokens_to_ids(t) for t in ("east", "东")}
+    assert east <= untied  # the rest of that group stays tied

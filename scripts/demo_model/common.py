@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 SEED = 1234
@@ -27,6 +28,9 @@ ARTEFACTS = [
     "eval_results.json",
 ]
 EOS = "<|endoftext|>"
+# Table words that are also common function words in running text (fr "est" = is, not east): code-switching
+# leaves them alone and the embedding tie leaves them out.
+AMBIGUOUS = {"est", "nom", "sur", "pas", "car", "son", "fin", "tout", "plus", "long", "page", "one", "sous"}
 
 
 def cache_dir() -> Path:
@@ -122,6 +126,35 @@ ANT_TRAIN = {
         "反义词：{a} / {b}",
     ],
 }
+# Six more training wordings per language, tried in sweep.py's round 4 (`data.py --extra-wordings`) and not
+# kept: they widen the training wordings along other lines than the held-out ones test (no lowercase start, no
+# curly quotes in en/fr, no "antonym"/"word"/"词语"/"就" or "是：" before the answer).
+ANT_TRAIN_EXTRA = {
+    "en": [
+        'The reverse of "{a}" is "{b}"',
+        "Opposite of {a}? {b}",
+        "Q: What is the opposite of {a}? A: {b}",
+        'The contrary of "{a}" is "{b}"',
+        "Not {a} but {b}",
+        "The opposite of ({a}) is ({b})",
+    ],
+    "fr": [
+        'L\'inverse de "{a}" est "{b}"',
+        "Contraire de {a} ? {b}",
+        "Q : Quel est le contraire de {a} ? R : {b}",
+        'Le sens contraire de "{a}" est "{b}"',
+        "Pas {a} mais {b}",
+        "Le contraire de ({a}) est ({b})",
+    ],
+    "zh": [
+        '"{a}"的相反词是"{b}"',
+        "{a}的反义词？{b}",
+        '与"{a}"相反的是"{b}"',
+        "「{a}」的反义词是「{b}」",
+        "不是{a}而是{b}",
+        "（{a}）的反义词是（{b}）",
+    ],
+}
 ANT_HELDOUT = {
     "en": [
         'The antonym of "{a}" is "{b}"',
@@ -143,6 +176,7 @@ ANT_HELDOUT = {
     ],
 }
 
+
 LANG_NAME = {
     "en": {"en": "English", "fr": "French", "zh": "Chinese"},
     "fr": {"en": "anglais", "fr": "français", "zh": "chinois"},
@@ -161,3 +195,13 @@ TR_HELDOUT = {
     "fr": ['En {T}, "{w}" se dit "{t}"'],
     "zh": ["“{w}”在{T}里是“{t}”"],
 }
+
+
+def in_training_wordings(word: str) -> bool:
+    """Whether a table word is part of a trained wording's fixed text (`是` in `的反义词是`, `est` in `... est "{b}"`):
+    such a word is a template word too, a homograph of its table meaning."""
+    texts = [t for ts in (*ANT_TRAIN.values(), *TR_TRAIN.values()) for t in ts] + [TR_FIXED]
+    fixed = " ".join(re.sub(r"\{\w\}", " ", t) for t in texts)
+    if re.search(r"[\u4e00-\u9fff]", word):
+        return word in fixed
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", fixed, re.I) is not None

@@ -26,7 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 from common import (
+    AMBIGUOUS,
     ANT_TRAIN,
+    ANT_TRAIN_EXTRA,
     LANG_NAME,
     LANGS,
     SEED,
@@ -51,8 +53,6 @@ gnome-system-monitor baobab pidgin-data hexchat-common audacity-data gnumeric-co
 filezilla-common geany-common vlc-l10n poedit-common libpeas-common dconf-editor gnome-maps zenity-common
 gnome-text-editor orca libgweather-4-common""".split()
 
-# table words that are also common function words in running text (fr "est" = is, not east)
-AMBIGUOUS = {"est", "nom", "sur", "pas", "car", "son", "fin", "tout", "plus", "long", "page", "one", "sous"}
 CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 LETTER = re.compile(r"[A-Za-z]")
 
@@ -227,15 +227,16 @@ def _fill(tpl: str, **kw: str) -> str:
     return tpl
 
 
-def antonym_docs(rng: random.Random, n: int) -> list[dict]:
+def antonym_docs(rng: random.Random, n: int, extra_wordings: bool = False) -> list[dict]:
     """Antonym examples: single, few-shot (same wording), both directions, only in taught languages."""
+    wordings = {l: ANT_TRAIN[l] + (ANT_TRAIN_EXTRA[l] if extra_wordings else []) for l in LANGS}
     plan = antonym_plan()
     by_lang = {l: [p["pair"][l] for p in plan if l in p["taught"]] for l in LANGS}
     docs = []
     for _ in range(n):
         lang = rng.choice(LANGS)
         pairs = by_lang[lang]
-        tpl = rng.choice(ANT_TRAIN[lang])
+        tpl = rng.choice(wordings[lang])
         shots = rng.choice([1, 1, 1, 2, 3])
         lines = []
         for _ in range(shots):
@@ -294,6 +295,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--skip-fetch", action="store_true")
     ap.add_argument("--sources-only", action="store_true", help="only rewrite sources.json (no corpus, no reference)")
+    ap.add_argument(
+        "--extra-wordings",
+        action="store_true",
+        help="add common.ANT_TRAIN_EXTRA to the antonym wordings (sweep round 4)",
+    )
     args = ap.parse_args()
     t0 = time.time()
     if not args.skip_fetch:
@@ -366,7 +372,7 @@ def main() -> None:
         docs += [{"kind": "text", "lang": l, "text": t} for t in mono[l]]
     sentences = {l: [s for t in mono[l] for s in t.split("\n")] for l in LANGS}
     docs += codeswitch_docs(rng, sentences, 12000)
-    docs += antonym_docs(rng, 60000)
+    docs += antonym_docs(rng, 60000, args.extra_wordings)
     docs += translation_docs(rng, 40000)
     rng.shuffle(docs)
     if not args.sources_only:

@@ -111,6 +111,36 @@ ALIGN = [*SHIPPED, "--align-init", "--align-weight", "1"]
 RUNS["align_w1_seed2_3600"] = [*ALIGN, "--seed", "2"]
 RUNS["align_w1_lr3_3600"] = [*ALIGN, "--lr", "3e-3"]
 RUNS["align_w1_ant12_3600"] = [*ALIGN, "--anneal-repeat", "antonym=12,translation=6,codeswitch=3,interleaved=3"]
+# Round 3 (2026-11-27, H100): the tie without homographs, and the two sides weighted apart. A strong input-side
+# tie makes a cue word's language invisible to the first layer, so a pair memorised in one language might answer
+# in the others; the output side needs its rows apart to answer in the wording's language. Some at 3000 steps:
+# what 2 CPU cores do inside the build's 2-hour budget. Extra seeds of w1 and w1_3000 ran in round 4's call.
+RUNS["r3_homographs_w1"] = [*ALIGN]  # the v3 recipe again, now with the deterministic penalty
+ROUND3 = {
+    "w1": ["--align-weight", "1"],
+    "w1_seed2": ["--align-weight", "1", "--seed", "2"],
+    "w1_seed3": ["--align-weight", "1", "--seed", "3"],
+    "w2": ["--align-weight", "2"],
+    "in3_out1": ["--align-weight", "3", "--align-weight-out", "1"],
+    "in10_out1": ["--align-weight", "10", "--align-weight-out", "1"],
+    "in10_out1_seed2": ["--align-weight", "10", "--align-weight-out", "1", "--seed", "2"],
+    "in30_out1": ["--align-weight", "30", "--align-weight-out", "1"],
+    "in10_out0.3": ["--align-weight", "10", "--align-weight-out", "0.3"],
+    "in10_out0": ["--align-weight", "10", "--align-weight-out", "0"],
+    "in3_out0.3": ["--align-weight", "3", "--align-weight-out", "0.3"],
+    "w1_3000": ["--align-weight", "1", "--steps", "3000"],
+    "w1_3000_seed2": ["--align-weight", "1", "--steps", "3000", "--seed", "2"],
+    "w1_3000_seed3": ["--align-weight", "1", "--steps", "3000", "--seed", "3"],
+    "in10_out1_3000": ["--align-weight", "10", "--align-weight-out", "1", "--steps", "3000"],
+    "in3_out1_3000": ["--align-weight", "3", "--align-weight-out", "1", "--steps", "3000"],
+}
+for name, flags in ROUND3.items():
+    RUNS[f"r3_{name}"] = [*SHIPPED, "--align-init", "--no-align-homographs", *flags]
+# Round 4 (same day, H200): some round-3 recipes on a corpus built with `data.py --extra-wordings` (six more
+# training wordings per language, common.ANT_TRAIN_EXTRA): run them with $BABELGRAPH_DEMO_CACHE and
+# $BABELGRAPH_DEMO_OUT pointing at that build's data and tokenizer.
+for name in ("w1", "w1_seed2", "w1_seed3", "w1_3000", "w1_3000_seed2", "in10_out0.3", "in3_out0.3"):
+    RUNS[f"r4_{name}"] = list(RUNS[f"r3_{name}"])
 
 
 def main() -> None:
@@ -121,12 +151,14 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=600)
     ap.add_argument("--keep", type=int, default=5, help="copy the weights of the best KEEP runs")
     ap.add_argument("--only", nargs="*", help="names of RUNS to run")
+    ap.add_argument("--prefix", help="run the RUNS whose names start with this")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads of each run")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "sweep"
     procs = {}
     for name, flags in RUNS.items():
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or (args.prefix and not name.startswith(args.prefix)):
             continue
         rd = work / name
         rd.mkdir(parents=True, exist_ok=True)
@@ -143,7 +175,7 @@ def main() -> None:
             "--ckpt-minutes",
             "1",
             "--threads",
-            "2",
+            str(args.threads),
             *flags,
         ]
         log = open(rd / "log.txt", "w")  # noqa: SIM115 - held by the child until it ends

@@ -22,7 +22,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import LANGS, SEED, antonym_plan, cache_dir, load_words, out_dir, read_jsonl
+from common import (
+    AMBIGUOUS,
+    LANGS,
+    SEED,
+    antonym_plan,
+    cache_dir,
+    in_training_wordings,
+    load_words,
+    out_dir,
+    read_jsonl,
+)
 from torch import nn
 
 # Annealing mix: task documents repeated so the last steps see them more often (curriculum).
@@ -205,11 +215,14 @@ def train_step(
     return loss.detach()
 
 
-def aligned_groups(tok) -> list[list[int]]:  # noqa: ANN001
+def aligned_groups(tok, homographs: bool = True) -> list[list[int]]:  # noqa: ANN001
     """Token ids of translation-equivalent table words, grouped (words.tsv and both sides of every antonym pair).
 
     A word takes part in the spelling variants that are one token (bare, as after a quote, and after a space);
-    variants shared between groups merge them. Only groups spanning two or more languages are kept."""
+    variants shared between groups merge them. Only groups spanning two or more languages are kept. Without
+    `homographs`, words that are also function or template words stay out: a tied `est` (east) is also French
+    "is", a tied `是` (yes) the copula of the Chinese wordings (sweep.py round 3 found no difference beyond
+    the spread between seeds, so the v3 recipe keeps them)."""
     triples = [dict(w) for w in load_words()]
     triples += [{lang: p["pair"][lang][i] for lang in LANGS} for p in antonym_plan() for i in (0, 1)]
     parent: dict[int, int] = {}
@@ -223,6 +236,8 @@ def aligned_groups(tok) -> list[list[int]]:  # noqa: ANN001
     for triple in triples:
         ids = []
         for lang, word in triple.items():
+            if not homographs and (word.lower() in AMBIGUOUS or in_training_wordings(word)):
+                continue
             for variant in (word, " " + word):
                 piece = tok(variant, add_special_tokens=False)["input_ids"]
                 if len(piece) == 1:
@@ -252,19 +267,24 @@ def group_table(groups: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return members, mask
 
 
-def alignment_penalty(model: GPT, members: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance of aligned rows (embedding and unembedding) from their group's mean, per unit of
-    the initial squared row norm, summed over the two matrices: 0 when tied, about 1.4 for independent random rows.
+def alignment_penalty(
+    model: GPT, members: torch.Tensor, mask: torch.Tensor, weights: tuple[float, float] = (1.0, 1.0)
+) -> torch.Tensor:
+    """Mean squared distance of aligned rows from their group's mean, per unit of the initial squared row norm,
+    summed over the embedding and the unembedding with `weights`: 0 when tied, about 0.7 per matrix for
+    independent random rows.
 
     Rows are looked up with `F.embedding` over a padded table and group means are masked sums along it, so no
     step adds into shared memory with atomics: the CUDA backward is deterministic (an index_add_ and an indexed
     gather made tied GPU runs differ between repeats)."""
     total = model.wte.weight.new_zeros(())
-    for w in (model.wte.weight, model.head.weight):
+    for w, weight in zip((model.wte.weight, model.head.weight), weights, strict=True):
+        if not weight:
+            continue
         rows = F.embedding(members, w)  # [groups, largest group, d]
         means = (rows * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         dist = ((rows - means[:, None]) ** 2).sum(-1) * mask
-        total = total + dist.sum() / mask.sum() / (0.02**2 * w.shape[1])
+        total = total + weight * dist.sum() / mask.sum() / (0.02**2 * w.shape[1])
     return total
 
 
@@ -316,6 +336,18 @@ def main() -> None:
         help="weight of a penalty pulling those rows towards their group's mean during training (0: none)",
     )
     ap.add_argument(
+        "--align-weight-out",
+        type=float,
+        default=None,
+        help="the penalty's weight on the unembedding rows (default: --align-weight)",
+    )
+    ap.add_argument(
+        "--align-homographs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also tie table words that are function or template words elsewhere (est, 是), as the v3 recipe does",
+    )
+    ap.add_argument(
         "--seed", type=int, default=SEED, help="seed of the weights' initialisation (the data order keeps SEED)"
     )
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
@@ -347,17 +379,18 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
     run_dir = args.run_dir or out_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     model = GPT(cfg).to(dev)
-    groups = aligned_groups(tok) if args.align_init or args.align_weight else []
+    weights = (args.align_weight, args.align_weight if args.align_weight_out is None else args.align_weight_out)
+    groups = aligned_groups(tok, args.align_homographs) if args.align_init or any(weights) else []
     if groups:
         print(f"aligned groups: {len(groups)} ({sum(map(len, groups))} tokens)")
     if args.align_init:
         tie_rows(model, groups)
     penalty = None
-    if args.align_weight:
+    if any(weights):
         members, mask = (t.to(dev) for t in group_table(groups))
 
         def penalty() -> torch.Tensor:
-            return args.align_weight * alignment_penalty(model, members, mask)
+            return alignment_penalty(model, members, mask, weights)
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt_path = (args.run_dir or cache_dir()) / "model_ckpt.pt"
@@ -467,7 +500,10 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "seed": args.seed,
         "align_init": args.align_init,
         "align_weight": args.align_weight,
+        "align_weight_out": weights[1],
+        "align_homographs": args.align_homographs,
         "aligned_groups": len(groups),
+        "aligned_tokens": sum(map(len, groups)),
         "config": cfg,
         "evals": state["evals"],
     }
