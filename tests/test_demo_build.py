@@ -15,6 +15,12 @@ import train_model  # noqa: E402
 GROUPS = [[3, 7], [1, 4, 9, 11], [2, 5, 6]]  # unequal sizes, so the table has padding
 
 
+def shipped_tokenizer():  # noqa: ANN201
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast.from_pretrained(str(Path(train_model.__file__).parents[2] / "src/babelgraph/demo"))
+
+
 @pytest.fixture
 def model() -> train_model.GPT:
     torch.manual_seed(0)
@@ -75,11 +81,10 @@ def test_penalty_weights_each_matrix_apart(model: train_model.GPT) -> None:
 def test_tie_leaves_homographs_out_on_request() -> None:
     """`est` (French "is", grouped with east/东) and `是` (the Chinese wordings' copula, grouped with yes/oui)."""
     from common import in_training_wordings
-    from transformers import PreTrainedTokenizerFast
 
     assert in_training_wordings("est") and in_training_wordings("是")
     assert not in_training_wordings("east") and not in_training_wordings("大") and not in_training_wordings("oppos")
-    tok = PreTrainedTokenizerFast.from_pretrained(str(Path(train_model.__file__).parents[2] / "src/babelgraph/demo"))
+    tok = shipped_tokenizer()
     homographs = {tok.convert_tokens_to_ids(t) for t in ("est", "Ġest", "是")}
     assert len(homographs) == 3 and tok.unk_token_id not in homographs
     tied = {t for g in train_model.aligned_groups(tok, homographs=True) for t in g}
@@ -88,3 +93,23 @@ def test_tie_leaves_homographs_out_on_request() -> None:
     assert not homographs & untied
     east = {tok.convert_tokens_to_ids(t) for t in ("east", "东")}
     assert east <= untied  # the rest of that group stays tied
+
+
+def test_answer_outcome_names_the_language_of_a_wrong_answer() -> None:
+    """A transfer prompt in English for a pair taught only in French: `grand` is the antonym in a taught
+    language, `大` in the untaught one, `petit`/`小` repeat the cue."""
+    from quick_eval import AnswerOutcome
+
+    tok = shipped_tokenizer()
+    row = {"pair": {"en": ("small", "big"), "fr": ("petit", "grand"), "zh": ("小", "大")}, "taught": ["fr"]}
+    outcome = AnswerOutcome(tok, row, "en", direction=0)
+    first = {w: tok(w, add_special_tokens=False)["input_ids"][0] for w in ("big", "grand", "大", "petit", "小", "the")}
+    assert len(set(first.values())) == len(first)
+    assert outcome(first["big"], first["big"]) == "right"
+    assert outcome(first["grand"], first["big"]) == "answer in a taught language"
+    assert outcome(first["大"], first["big"]) == "answer in an untaught language"
+    assert outcome(first["petit"], first["big"]) == outcome(first["小"], first["big"]) == "cue word"
+    assert outcome(first["the"], first["big"]) == "other"
+    backwards = AnswerOutcome(tok, row, "zh", direction=1)  # cue 大, answer 小; fr is taught, en is not
+    assert backwards(first["petit"], first["小"]) == "answer in a taught language"
+    assert backwards(first["big"], first["小"]) == "cue word"

@@ -300,6 +300,70 @@ def main() -> None:
             )
             + ".\n"
         )
+        if "heldout_outcomes" in a:
+            control = _load(c / "quick_eval_control_v2.json")
+            w(
+                "What the model answers instead, held-out wordings (top-1 token): the answer; the same antonym in "
+                "one of the other two languages (the antonym step right, the language wrong); the cue word in any "
+                "language; anything else."
+                + (
+                    " *Control*: the previous build (v2: no tied rows, its own tokenizer), on the same pairs and "
+                    "held-out wordings (`quick_eval.py`): right / answer in another language."
+                    if control
+                    else ""
+                )
+                + "\n"
+            )
+            columns = list(next(iter(a["heldout_outcomes"].values())))
+            w(
+                "| pairs | lang | "
+                + " | ".join(columns)
+                + " |"
+                + (" control: right / answer in another language |" if control else "")
+            )
+            w("|---|---|" + "---|" * len(columns) + ("---|" if control else ""))
+            for key, shares in a["heldout_outcomes"].items():
+                kind, lang = key.split("/")
+                row = f"| {kind} | {lang} | " + " | ".join(pct(x) for x in shares.values()) + " |"
+                if control:
+                    row += (
+                        f" {pct(control[f'heldout/{kind}/{lang}'])} / "
+                        f"{pct(control[f'heldout/{kind}_in_another_language/{lang}'])} |"
+                    )
+                w(row)
+            transfer = {l: a["heldout_outcomes"][f"transfer/{l}"] for l in LANGS}
+
+            def antonym(v: dict) -> float:
+                return sum(x for k, x in v.items() if k == "right" or k.startswith("answer in"))
+
+            w(
+                "\nOn pairs never taught in a language, the antonym itself comes out in some language "
+                + ", ".join(f"{l} {pct(antonym(v))}" for l, v in transfer.items())
+                + " of the time"
+                + (
+                    " (control "
+                    + ", ".join(
+                        f"{l} {pct(control[f'heldout/transfer/{l}'] + control[f'heldout/transfer_in_another_language/{l}'])}"
+                        for l in LANGS
+                    )
+                    + ")"
+                    if control
+                    else ""
+                )
+                + ", but in the wording's language only "
+                + ", ".join(f"{l} {pct(v['right'])}" for l, v in transfer.items())
+                + ". Where English and French transfer fails, it is mostly the answer's language that is wrong, and "
+                "the wrong language is mostly one the pair was taught in (a taught language: "
+                + ", ".join(f"{l} {pct(transfer[l]['answer in a taught language'])}" for l in ("en", "fr"))
+                + "; the untaught one: "
+                + ", ".join(f"{l} {pct(transfer[l]['answer in an untaught language'])}" for l in ("en", "fr"))
+                + ", though only pairs taught in one language have an untaught other language). So the antonym "
+                "reaches the untaught language and the answer's language mostly does not. That is what one would see "
+                "if the tied cue rows let a lookup learned in one language fire on the cue word of another and the "
+                "lookup brought its answer in the language it was learned in, the wording's language winning in about "
+                "a quarter of the prompts; this table shows the outcome, not that mechanism. Chinese failures are "
+                "mostly other tokens.\n"
+            )
         w(
             "Translation, held-out wordings: "
             + ", ".join(f"{k} {pct(v)}" for k, v in r["translation_heldout_wordings"].items())

@@ -27,7 +27,7 @@ from common import (
     out_dir,
 )
 from load import dictionary_dirs, load_transformer
-from quick_eval import CANONICAL, directed, prompt_and_answer
+from quick_eval import CANONICAL, OUTCOMES, AnswerOutcome, directed, prompt_and_answer
 from train_model import corpus_tokens
 
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
@@ -82,6 +82,7 @@ def main() -> None:
     answer_acts: dict[str, dict[str, list[torch.Tensor]]] = {l: {h: [] for h in all_hooks} for l in LANGS}
     acc: dict[str, dict[str, list[int]]] = {}
     per_wording: dict[str, list[int]] = {}
+    outcomes: dict[str, list[str]] = {}
     skipped = 0
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
@@ -90,7 +91,8 @@ def main() -> None:
                     continue
                 for i, p in enumerate(plan):
                     kind = "taught" if lang in p["taught"] else "transfer"
-                    for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                    for direction in (0, 1):
+                        a, b = p["pair"][lang][direction], p["pair"][lang][1 - direction]
                         pa = prompt_and_answer(tok, tpl, a=a, b=b)
                         if pa is None:
                             skipped += 1
@@ -103,8 +105,12 @@ def main() -> None:
                                 answer_acts[lang][h].append(cache[h][0, -1])
                         else:
                             logits = model(x)
-                        ok = int(int(logits[0, -1].argmax()) == ans)
+                        top = int(logits[0, -1].argmax())
+                        ok = int(top == ans)
                         acc.setdefault(f"{wset}/{kind}/{lang}", []).append(ok)
+                        if wset == "heldout":
+                            outcome = AnswerOutcome(tok, p, lang, direction)(top, ans)
+                            outcomes.setdefault(f"{kind}/{lang}", []).append(outcome)
                         per_wording.setdefault(f"{lang}|{tpl}|{kind}", []).append(ok)
     mean = lambda v: float(sum(v) / len(v)) if v else float("nan")  # noqa: E731
     res["antonyms"] = {
@@ -114,6 +120,9 @@ def main() -> None:
     res["antonyms"]["n_prompts"] = {k: len(v) for k, v in acc.items()}
     res["antonyms"]["per_heldout_wording"] = {
         k: mean(v) for k, v in per_wording.items() if any(k.split("|")[1] == t for t in ANT_HELDOUT[k.split("|")[0]])
+    }
+    res["antonyms"]["heldout_outcomes"] = {
+        k: {o: v.count(o) / len(v) for o in OUTCOMES} for k, v in sorted(outcomes.items())
     }
     res["antonyms"]["skipped_tokenization"] = skipped
     res["antonyms"]["plan"] = [

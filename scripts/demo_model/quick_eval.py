@@ -7,6 +7,8 @@ torch and the tokenizer, so it also runs on a machine without transformer_lens.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from common import ANT_HELDOUT, ANT_TRAIN, LANGS, antonym_plan, out_dir
@@ -45,9 +47,42 @@ def one_token(tok, word: str) -> bool:  # noqa: ANN001
     return any(len(tok(v, add_special_tokens=False)["input_ids"]) == 1 for v in (word, " " + word))
 
 
-def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool]]:  # noqa: ANN001
+def first_tokens(tok, word: str) -> set[int]:  # noqa: ANN001
+    """The first token of the word bare and after a space: how an answer or a cue can start."""
+    return {tok(v, add_special_tokens=False)["input_ids"][0] for v in (word, " " + word)}
+
+
+OUTCOMES = ("right", "answer in a taught language", "answer in an untaught language", "cue word", "other")
+
+
+class AnswerOutcome:
+    """What the top-1 token of an antonym prompt is: the answer; the same answer in another language the pair
+    is taught in, or in the remaining untaught one (the antonym step right, the answer's language wrong); the
+    cue word in any language (the model repeats it); or something else. Right wins ties: `long` is both the en
+    and the fr answer."""
+
+    def __init__(self, tok, plan_row: dict, lang: str, direction: int) -> None:  # noqa: ANN001
+        pair, taught = plan_row["pair"], plan_row["taught"]
+        others = [l for l in LANGS if l != lang]
+        self.taught = set().union(set(), *(first_tokens(tok, pair[l][1 - direction]) for l in others if l in taught))
+        self.untaught = set().union(
+            set(), *(first_tokens(tok, pair[l][1 - direction]) for l in others if l not in taught)
+        )
+        self.cues = set().union(*(first_tokens(tok, pair[l][direction]) for l in LANGS))
+
+    def __call__(self, top: int, answer: int) -> str:
+        if top == answer:
+            return "right"
+        if top in self.taught:
+            return "answer in a taught language"
+        if top in self.untaught:
+            return "answer in an untaught language"
+        return "cue word" if top in self.cues else "other"
+
+
+def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool, AnswerOutcome]]:  # noqa: ANN001
     """(wording set, taught|transfer, lang, prompt ids, answer id, whether all six words of the pair are one
-    token) for both directions of every pair."""
+    token, its outcome classifier) for both directions of every pair."""
     items = []
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
@@ -55,17 +90,18 @@ def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool]]:  # n
                 for p in antonym_plan():
                     kind = "taught" if lang in p["taught"] else "transfer"
                     single = all(one_token(tok, w) for ws in p["pair"].values() for w in ws)
-                    for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                    for direction in (0, 1):
+                        a, b = p["pair"][lang][direction], p["pair"][lang][1 - direction]
                         pa = prompt_and_answer(tok, tpl, a=a, b=b)
                         if pa is not None:
-                            items.append((wset, kind, lang, *pa, single))
+                            items.append((wset, kind, lang, *pa, single, AnswerOutcome(tok, p, lang, direction)))
     return items
 
 
 class QuickEval:
     """Tokenizes the evaluation material once; `__call__(model)` returns a flat dict of scores."""
 
-    def __init__(self, tok, device: str = "cpu", n_ctx: int = 128) -> None:  # noqa: ANN001
+    def __init__(self, tok, device: str = "cpu", n_ctx: int = 128, heldout: Path | None = None) -> None:  # noqa: ANN001
         self.device = device
         self.items = antonym_items(tok)
         self.canonical = {
@@ -75,7 +111,9 @@ class QuickEval:
         self.udhr: dict[str, list[list[int]]] = {}
         for lang in LANGS:
             rows = []
-            for line in (out_dir() / "heldout" / f"udhr_{lang}.txt").read_text(encoding="utf-8").splitlines():
+            for line in (
+                ((heldout or out_dir() / "heldout") / f"udhr_{lang}.txt").read_text(encoding="utf-8").splitlines()
+            ):
                 ids = tok(line, add_special_tokens=False)["input_ids"]
                 rows += [[tok.bos_token_id] + ids[j : j + n_ctx - 1] for j in range(0, len(ids), n_ctx - 1)]
             self.udhr[lang] = rows
@@ -99,10 +137,14 @@ class QuickEval:
         model.eval()
         res: dict[str, float] = {}
         logits = self._last_logits(model, [it[3] for it in self.items])
-        hits = (logits.argmax(-1) == torch.tensor([it[4] for it in self.items])).tolist()
+        tops = logits.argmax(-1).tolist()
         groups: dict[str, list[int]] = {}
-        for it, h in zip(self.items, hits, strict=True):
+        for it, top in zip(self.items, tops, strict=True):
+            h = top == it[4]
             groups.setdefault(f"{it[0]}/{it[1]}/{it[2]}", []).append(int(h))
+            if it[0] == "heldout":  # the right antonym, but in another language than the wording's
+                other = it[6](top, it[4]).startswith("answer in")
+                groups.setdefault(f"heldout/{it[1]}_in_another_language/{it[2]}", []).append(int(other))
             if it[5]:  # the pairs whose every word is one token: the ones alignment can tie
                 groups.setdefault(f"{it[0]}/{it[1]}_one_token/{it[2]}", []).append(int(h))
         res.update({k: sum(v) / len(v) for k, v in sorted(groups.items())})
@@ -119,3 +161,28 @@ class QuickEval:
             res[f"udhr_loss/{lang}"] = nll / n
         model.train(was_training)
         return res
+
+
+def main() -> None:
+    """`python quick_eval.py MODEL_DIR`: the scores of an exported model (a folder with config.json,
+    model.safetensors and its tokenizer) as JSON; how the card's control outside this build is measured."""
+    import argparse
+    import json
+    import sys
+
+    from safetensors.torch import load_file
+    from train_model import from_transformer_lens
+    from transformers import PreTrainedTokenizerFast
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("model_dir")
+    args = ap.parse_args()
+    d = Path(args.model_dir)
+    cfg = json.loads((d / "config.json").read_text())
+    model = from_transformer_lens(load_file(str(d / "model.safetensors")), cfg)
+    scores = QuickEval(PreTrainedTokenizerFast.from_pretrained(str(d)), heldout=d / "heldout")(model)
+    json.dump({"model": cfg.get("model_name"), **scores}, sys.stdout, indent=1)
+
+
+if __name__ == "__main__":
+    main()
