@@ -83,7 +83,8 @@ def test_tie_leaves_homographs_out_on_request() -> None:
     from common import in_training_wordings
 
     assert in_training_wordings("est") and in_training_wordings("是")
-    assert not in_training_wordings("east") and not in_training_wordings("大") and not in_training_wordings("oppos")
+    assert not in_training_wordings("east") and not in_training_wordings("大")
+    assert not in_training_wordings("oppos")  # whole words only: "opposite" is in the wordings
     tok = shipped_tokenizer()
     homographs = {tok.convert_tokens_to_ids(t) for t in ("est", "Ġest", "是")}
     assert len(homographs) == 3 and tok.unk_token_id not in homographs
@@ -98,18 +99,36 @@ def test_tie_leaves_homographs_out_on_request() -> None:
 def test_answer_outcome_names_the_language_of_a_wrong_answer() -> None:
     """A transfer prompt in English for a pair taught only in French: `grand` is the antonym in a taught
     language, `大` in the untaught one, `petit`/`小` repeat the cue."""
-    from quick_eval import AnswerOutcome
+    from quick_eval import AnswerOutcome, antonym_words
 
     tok = shipped_tokenizer()
     row = {"pair": {"en": ("small", "big"), "fr": ("petit", "grand"), "zh": ("小", "大")}, "taught": ["fr"]}
-    outcome = AnswerOutcome(tok, row, "en", direction=0)
-    first = {w: tok(w, add_special_tokens=False)["input_ids"][0] for w in ("big", "grand", "大", "petit", "小", "the")}
+    outcome = AnswerOutcome(tok, row, "en", direction=0, lang_words=antonym_words(tok, "en"))
+    words_of_interest = ("big", "grand", "大", "petit", "小", "cold", "the")
+    first = {w: tok(w, add_special_tokens=False)["input_ids"][0] for w in words_of_interest}
     assert len(set(first.values())) == len(first)
     assert outcome(first["big"], first["big"]) == "right"
     assert outcome(first["grand"], first["big"]) == "answer in a taught language"
     assert outcome(first["大"], first["big"]) == "answer in an untaught language"
     assert outcome(first["petit"], first["big"]) == outcome(first["小"], first["big"]) == "cue word"
+    assert outcome(first["cold"], first["big"]) == "another pair's word"
     assert outcome(first["the"], first["big"]) == "other"
-    backwards = AnswerOutcome(tok, row, "zh", direction=1)  # cue 大, answer 小; fr is taught, en is not
+    backwards = AnswerOutcome(tok, row, "zh", 1, antonym_words(tok, "zh"))  # cue 大, answer 小; fr taught, en not
     assert backwards(first["petit"], first["小"]) == "answer in a taught language"
     assert backwards(first["big"], first["小"]) == "cue word"
+
+
+def test_answer_outcome_order_where_token_sets_overlap() -> None:
+    """`long` is the English and the French answer: right for an English prompt, and for a Chinese prompt of a pair
+    taught in French (not in English) the taught language wins over the untaught one."""
+    from quick_eval import AnswerOutcome, antonym_words
+
+    tok = shipped_tokenizer()
+    long_ = tok("long", add_special_tokens=False)["input_ids"][0]
+    row = {"pair": {"en": ("short", "long"), "fr": ("court", "long"), "zh": ("短", "长")}, "taught": ["fr"]}
+    assert AnswerOutcome(tok, row, "en", 0, antonym_words(tok, "en"))(long_, long_) == "right"
+    chinese = AnswerOutcome(tok, row, "zh", 0, antonym_words(tok, "zh"))
+    assert chinese(long_, tok("长", add_special_tokens=False)["input_ids"][0]) == "answer in a taught language"
+    probs = torch.zeros(len(tok))
+    probs[long_] = 0.5
+    assert chinese.mass(probs, long_) == (0.5, 1.0)

@@ -29,7 +29,8 @@ ARTEFACTS = [
 ]
 EOS = "<|endoftext|>"
 # Table words that are also common function words in running text (fr "est" = is, not east): code-switching
-# leaves them alone and the embedding tie leaves them out.
+# leaves them alone, and so does the embedding tie without --align-homographs (which also drops the odd real
+# translation, such as `long`).
 AMBIGUOUS = {"est", "nom", "sur", "pas", "car", "son", "fin", "tout", "plus", "long", "page", "one", "sous"}
 
 

@@ -27,7 +27,7 @@ from common import (
     out_dir,
 )
 from load import dictionary_dirs, load_transformer
-from quick_eval import CANONICAL, OUTCOMES, AnswerOutcome, directed, prompt_and_answer
+from quick_eval import CANONICAL, OUTCOMES, AnswerOutcome, antonym_words, directed, prompt_and_answer
 from train_model import corpus_tokens
 
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
@@ -83,6 +83,8 @@ def main() -> None:
     acc: dict[str, dict[str, list[int]]] = {}
     per_wording: dict[str, list[int]] = {}
     outcomes: dict[str, list[str]] = {}
+    masses: dict[str, list[tuple[float, float]]] = {}
+    lang_words = {l: antonym_words(tok, l) for l in LANGS}
     skipped = 0
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
@@ -109,8 +111,9 @@ def main() -> None:
                         ok = int(top == ans)
                         acc.setdefault(f"{wset}/{kind}/{lang}", []).append(ok)
                         if wset == "heldout":
-                            outcome = AnswerOutcome(tok, p, lang, direction)(top, ans)
-                            outcomes.setdefault(f"{kind}/{lang}", []).append(outcome)
+                            judge = AnswerOutcome(tok, p, lang, direction, lang_words[lang])
+                            outcomes.setdefault(f"{kind}/{lang}", []).append(judge(top, ans))
+                            masses.setdefault(f"{kind}/{lang}", []).append(judge.mass(logits[0, -1].softmax(-1), ans))
                         per_wording.setdefault(f"{lang}|{tpl}|{kind}", []).append(ok)
     mean = lambda v: float(sum(v) / len(v)) if v else float("nan")  # noqa: E731
     res["antonyms"] = {
@@ -123,6 +126,10 @@ def main() -> None:
     }
     res["antonyms"]["heldout_outcomes"] = {
         k: {o: v.count(o) / len(v) for o in OUTCOMES} for k, v in sorted(outcomes.items())
+    }
+    res["antonyms"]["heldout_mass"] = {
+        k: {"antonym_any_language": mean([m for m, _ in v]), "answer_share": mean([sh for _, sh in v])}
+        for k, v in sorted(masses.items())
     }
     res["antonyms"]["skipped_tokenization"] = skipped
     res["antonyms"]["plan"] = [

@@ -52,23 +52,41 @@ def first_tokens(tok, word: str) -> set[int]:  # noqa: ANN001
     return {tok(v, add_special_tokens=False)["input_ids"][0] for v in (word, " " + word)}
 
 
-OUTCOMES = ("right", "answer in a taught language", "answer in an untaught language", "cue word", "other")
+OUTCOMES = (
+    "right",
+    "answer in a taught language",
+    "answer in an untaught language",
+    "cue word",
+    "another pair's word",
+    "other",
+)
+
+
+def antonym_words(tok, lang: str) -> set[int]:  # noqa: ANN001
+    """First tokens of every antonym-table word in one language."""
+    return set().union(*(first_tokens(tok, w) for p in antonym_plan() for w in p["pair"][lang]))
 
 
 class AnswerOutcome:
-    """What the top-1 token of an antonym prompt is: the answer; the same answer in another language the pair
-    is taught in, or in the remaining untaught one (the antonym step right, the answer's language wrong); the
-    cue word in any language (the model repeats it); or something else. Right wins ties: `long` is both the en
-    and the fr answer."""
+    """What the top-1 token of an antonym prompt is, in this order: the answer; the same antonym in another
+    language the pair is taught in, or in the remaining untaught one (the antonym step right, the answer's
+    language wrong); the cue word in any language (the model repeats it); a word of another antonym pair in the
+    wording's language (the wrong pair's answer); or something else. Earlier categories win where token sets
+    overlap (`long` is both the en and the fr answer).
 
-    def __init__(self, tok, plan_row: dict, lang: str, direction: int) -> None:  # noqa: ANN001
+    The embedding tie makes a group's answers nearly interchangeable to the unembedding, so the top-1 token
+    between `day` and `jour` can turn on a small gap; `mass` gives the probability of the whole group and the
+    answer's part of it, which does not."""
+
+    def __init__(self, tok, plan_row: dict, lang: str, direction: int, lang_words: set[int]) -> None:  # noqa: ANN001
         pair, taught = plan_row["pair"], plan_row["taught"]
         others = [l for l in LANGS if l != lang]
-        self.taught = set().union(set(), *(first_tokens(tok, pair[l][1 - direction]) for l in others if l in taught))
-        self.untaught = set().union(
-            set(), *(first_tokens(tok, pair[l][1 - direction]) for l in others if l not in taught)
-        )
+        answers = {l: first_tokens(tok, pair[l][1 - direction]) for l in LANGS}
+        self.taught = set().union(set(), *(answers[l] for l in others if l in taught))
+        self.untaught = set().union(set(), *(answers[l] for l in others if l not in taught))
         self.cues = set().union(*(first_tokens(tok, pair[l][direction]) for l in LANGS))
+        self.group = sorted(set().union(*answers.values()))  # the antonym in all three languages
+        self.other_pairs = lang_words - set().union(*answers.values()) - self.cues
 
     def __call__(self, top: int, answer: int) -> str:
         if top == answer:
@@ -77,7 +95,14 @@ class AnswerOutcome:
             return "answer in a taught language"
         if top in self.untaught:
             return "answer in an untaught language"
-        return "cue word" if top in self.cues else "other"
+        if top in self.cues:
+            return "cue word"
+        return "another pair's word" if top in self.other_pairs else "other"
+
+    def mass(self, probs: torch.Tensor, answer: int) -> tuple[float, float]:
+        """(probability of the antonym in any language, the answer's share of it) for next-token `probs`."""
+        group = float(probs[self.group].sum())
+        return group, float(probs[answer]) / group if group > 0 else 0.0
 
 
 def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool, AnswerOutcome]]:  # noqa: ANN001
@@ -86,6 +111,7 @@ def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool, Answer
     items = []
     for wset, templates in (("heldout", ANT_HELDOUT), ("trained", ANT_TRAIN)):
         for lang in LANGS:
+            lang_words = antonym_words(tok, lang)
             for tpl in filter(directed, templates[lang]):
                 for p in antonym_plan():
                     kind = "taught" if lang in p["taught"] else "transfer"
@@ -94,7 +120,9 @@ def antonym_items(tok) -> list[tuple[str, str, str, list[int], int, bool, Answer
                         a, b = p["pair"][lang][direction], p["pair"][lang][1 - direction]
                         pa = prompt_and_answer(tok, tpl, a=a, b=b)
                         if pa is not None:
-                            items.append((wset, kind, lang, *pa, single, AnswerOutcome(tok, p, lang, direction)))
+                            items.append(
+                                (wset, kind, lang, *pa, single, AnswerOutcome(tok, p, lang, direction, lang_words))
+                            )
     return items
 
 
@@ -138,13 +166,17 @@ class QuickEval:
         res: dict[str, float] = {}
         logits = self._last_logits(model, [it[3] for it in self.items])
         tops = logits.argmax(-1).tolist()
-        groups: dict[str, list[int]] = {}
-        for it, top in zip(self.items, tops, strict=True):
+        probs = logits.softmax(-1)
+        groups: dict[str, list[float]] = {}
+        for it, top, p in zip(self.items, tops, probs, strict=True):
             h = top == it[4]
             groups.setdefault(f"{it[0]}/{it[1]}/{it[2]}", []).append(int(h))
             if it[0] == "heldout":  # the right antonym, but in another language than the wording's
                 other = it[6](top, it[4]).startswith("answer in")
                 groups.setdefault(f"heldout/{it[1]}_in_another_language/{it[2]}", []).append(int(other))
+                mass, share = it[6].mass(p, it[4])
+                groups.setdefault(f"heldout/{it[1]}_antonym_mass/{it[2]}", []).append(mass)
+                groups.setdefault(f"heldout/{it[1]}_answer_share/{it[2]}", []).append(share)
             if it[5]:  # the pairs whose every word is one token: the ones alignment can tie
                 groups.setdefault(f"{it[0]}/{it[1]}_one_token/{it[2]}", []).append(int(h))
         res.update({k: sum(v) / len(v) for k, v in sorted(groups.items())})

@@ -115,7 +115,9 @@ RUNS["align_w1_ant12_3600"] = [*ALIGN, "--anneal-repeat", "antonym=12,translatio
 # tie makes a cue word's language invisible to the first layer, so a pair memorised in one language might answer
 # in the others; the output side needs its rows apart to answer in the wording's language. Some at 3000 steps:
 # what 2 CPU cores do inside the build's 2-hour budget. Extra seeds of w1 and w1_3000 ran in round 4's call.
-RUNS["r3_homographs_w1"] = [*ALIGN]  # the v3 recipe again, now with the deterministic penalty
+RUNS["r3_homographs_w1"] = [*ALIGN, "--align-homographs"]  # the v3 recipe again, now with the deterministic penalty
+RUNS["r3_homographs_w1_seed2"] = [*ALIGN, "--align-homographs", "--seed", "2"]
+RUNS["r3_homographs_w1_seed3"] = [*ALIGN, "--align-homographs", "--seed", "3"]
 ROUND3 = {
     "w1": ["--align-weight", "1"],
     "w1_seed2": ["--align-weight", "1", "--seed", "2"],
@@ -141,6 +143,10 @@ for name, flags in ROUND3.items():
 # $BABELGRAPH_DEMO_OUT pointing at that build's data and tokenizer.
 for name in ("w1", "w1_seed2", "w1_seed3", "w1_3000", "w1_3000_seed2", "in10_out0.3", "in3_out0.3"):
     RUNS[f"r4_{name}"] = list(RUNS[f"r3_{name}"])
+
+
+# What train_model.py says it ran, kept beside the flags (a flag's default can change later).
+RECORDED = ("steps", "seed", "align_init", "align_weight", "align_weight_out", "align_homographs", "aligned_tokens")
 
 
 def main() -> None:
@@ -191,8 +197,10 @@ def main() -> None:
         log = (rd / "log.txt").read_text()
         evals = [json.loads(line[5:]) for line in log.splitlines() if line.startswith("eval ")]
         steps = [line for line in log.splitlines() if line.startswith("step ")]
+        trained = json.loads((rd / "train_model.json").read_text()) if (rd / "train_model.json").exists() else {}
         summary[name] = {
             "flags": RUNS[name],
+            "recipe": {k: trained[k] for k in RECORDED if k in trained},
             "returncode": p.returncode,
             "last_step_line": steps[-1] if steps else "",
             "evals": evals,
