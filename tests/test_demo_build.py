@@ -132,3 +132,24 @@ def test_answer_outcome_order_where_token_sets_overlap() -> None:
     probs = torch.zeros(len(tok))
     probs[long_] = 0.5
     assert chinese.mass(probs, long_) == (0.5, 1.0)
+
+
+def test_loss_recovered_is_one_for_a_perfect_dictionary_and_zero_for_zero_ablation() -> None:
+    """The spliced-loss helpers evaluate.py and train_dictionaries.py share: splicing a hook's own input back in
+    changes nothing (loss recovered 1), splicing zeros is the zero-ablation itself (loss recovered 0)."""
+    from train_dictionaries import loss_recovered, mean_loss, splice_hooks, zero_hooks
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    torch.manual_seed(0)
+    shape = {"n_layers": 2, "d_model": 16, "n_ctx": 8, "d_head": 4, "n_heads": 4, "d_mlp": 32, "d_vocab": 20}
+    cfg = HookedTransformerConfig(**shape, act_fn="gelu", normalization_type="LN")
+    model = HookedTransformer(cfg)
+    rows = torch.randint(0, 20, (10, 8))
+    hook = "blocks.0.hook_resid_post"
+    assert loss_recovered(model, rows, hook, hook, lambda x: x) == pytest.approx(1.0)
+    assert loss_recovered(model, rows, hook, hook, torch.zeros_like) == pytest.approx(0.0)
+    batches = rows.split(3)
+    clean, zero = mean_loss(model, batches), mean_loss(model, batches, zero_hooks(hook))
+    assert abs(zero - clean) > 1e-3  # the ablation matters, so the ratios above are not 0/0
+    halved = mean_loss(model, batches, splice_hooks(hook, hook, lambda x: 0.5 * x))
+    assert halved not in (clean, zero)

@@ -28,6 +28,7 @@ from common import (
 )
 from load import dictionary_dirs, load_transformer
 from quick_eval import CANONICAL, OUTCOMES, AnswerOutcome, antonym_words, directed, prompt_and_answer
+from train_dictionaries import mean_loss, splice_hooks, zero_hooks
 from train_model import corpus_tokens
 
 # The prompts tests/test_demo_model.py uses for its FVU bound check.
@@ -203,39 +204,9 @@ def main() -> None:
     few = {h: torch.cat(v) for h, v in few.items()}
     ans = {l: {h: torch.stack(v) for h, v in answer_acts[l].items()} for l in LANGS}
 
-    def spliced_loss(layer: int, mode: str, kind: str) -> float:
-        """Mean NLL on all UDHR rows with layer's MLP out (transcoder) or resid (SAE) replaced."""
-        nll, n = 0.0, 0
-        for lang in LANGS:
-            for r in udhr_rows[lang]:
-                stash = {}
+    udhr_batches = [r[None] for lang in LANGS for r in udhr_rows[lang]]  # one row at a time: lengths differ
 
-                def grab(x, hook):  # noqa: ANN001, ANN202
-                    stash["in"] = x
-                    return x
-
-                def put(x, hook):  # noqa: ANN001, ANN202
-                    if mode == "zero":
-                        return torch.zeros_like(x)
-                    if kind == "tc":
-                        return tcs[layer](stash["in"])
-                    return saes[layer](x)
-
-                hooks = (
-                    [(hk_out[layer], put)]
-                    if kind == "sae" or mode == "zero"
-                    else [(hk_in[layer], grab), (hk_out[layer], put)]
-                )
-                if kind == "sae":
-                    hooks = [(hk_res[layer], put)]
-                if mode == "clean":
-                    hooks = []
-                lp = model.run_with_hooks(r[None], fwd_hooks=hooks)[0, :-1].log_softmax(-1)
-                nll -= float(lp.gather(-1, r[1:, None]).sum())
-                n += len(r) - 1
-        return nll / n
-
-    clean = spliced_loss(0, "clean", "tc")
+    clean = mean_loss(model, udhr_batches)
     dres: dict = {"clean_loss": clean, "transcoders": [], "residual_saes": []}
     for layer in range(L):
         for kind, dicts, name in (("tc", tcs, "transcoders"), ("sae", saes, "residual_saes")):
@@ -255,8 +226,8 @@ def main() -> None:
             for l in LANGS:
                 alive |= (d.encode(ud_acts[l][hin]) > 0).any(0)
             row["dead_fraction_udhr"] = float(1 - alive.float().mean())
-            sp = spliced_loss(layer, "splice", kind)
-            zl = spliced_loss(layer, "zero", kind)
+            sp = mean_loss(model, udhr_batches, splice_hooks(hin, hout, d))
+            zl = mean_loss(model, udhr_batches, zero_hooks(hout))
             row["spliced_loss"], row["zero_ablated_loss"] = sp, zl
             row["loss_recovered"] = (zl - sp) / (zl - clean) if zl != clean else float("nan")
             few_fvu = fvu(d(few[hin]), few[hout])

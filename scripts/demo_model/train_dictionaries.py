@@ -21,6 +21,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -75,23 +76,34 @@ def training_rows(tokenizer, n_ctx: int, n_rows: int, n_text: int) -> tuple[torc
     return torch.cat([anneal, text[VAL_TEXT_ROWS : VAL_TEXT_ROWS + n_text]]), text[:VAL_TEXT_ROWS]
 
 
-def loss_recovered(model, rows: torch.Tensor, hook_in: str, hook_out: str, dictionary: SAE) -> float:  # noqa: ANN001
-    """(zero-ablated - spliced) / (zero-ablated - clean) next-token loss on `rows`, splicing `dictionary(input at
-    hook_in)` in at hook_out (the same hook for an SAE)."""
+def mean_loss(model, batches: Iterable[torch.Tensor], hooks: list | None = None) -> float:  # noqa: ANN001
+    """Mean next-token loss over token `batches` (each [rows, positions]) run with the forward `hooks`."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            logits = model.run_with_hooks(batch, fwd_hooks=hooks or [])[:, :-1]
+            total += float(F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="sum"))
+            count += batch[:, 1:].numel()
+    return total / count
+
+
+def zero_hooks(hook_out: str) -> list:
+    """Zero-ablation of hook_out: the baseline a dictionary's loss recovered is measured against."""
+    return [(hook_out, lambda x, hook: torch.zeros_like(x))]
+
+
+def splice_hooks(hook_in: str, hook_out: str, dictionary: SAE) -> list:
+    """Replace hook_out by `dictionary(input at hook_in)` (hook_in == hook_out for an SAE)."""
     seen: dict[str, torch.Tensor] = {}
+    return [(hook_in, lambda x, hook: seen.update(x=x)), (hook_out, lambda x, hook: dictionary(seen["x"]))]
 
-    def loss(replace) -> float:  # noqa: ANN001
-        hooks = [] if replace is None else [(hook_in, lambda x, hook: seen.update(x=x)), (hook_out, replace)]
-        total = 0.0
-        with torch.no_grad():
-            for batch in rows.split(8):
-                logits = model.run_with_hooks(batch, fwd_hooks=hooks)[:, :-1]
-                total += float(F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="sum"))
-        return total / rows[:, 1:].numel()
 
-    clean = loss(None)
-    zero = loss(lambda x, hook: torch.zeros_like(x))
-    spliced = loss(lambda x, hook: dictionary(seen["x"]))
+def loss_recovered(model, rows: torch.Tensor, hook_in: str, hook_out: str, dictionary: SAE) -> float:  # noqa: ANN001
+    """(zero-ablated - spliced) / (zero-ablated - clean) next-token loss on `rows`."""
+    batches = rows.split(8)
+    clean = mean_loss(model, batches)
+    zero = mean_loss(model, batches, zero_hooks(hook_out))
+    spliced = mean_loss(model, batches, splice_hooks(hook_in, hook_out, dictionary))
     return (zero - spliced) / (zero - clean)
 
 
