@@ -1,0 +1,74 @@
+"""Experiment: does loosening the tie on the output side let the model answer in the wording's language?
+
+The evaluation found that on pairs never taught in a language the model mostly reaches the antonym but puts
+about a third of that probability on the wording's spelling (quick_eval's `answer_share`): the unembedding rows
+of `night`, `nuit` and `夜` are held together by the tie's penalty, so the answer's language can only come from
+their small differences. This continues training the built model on the annealing mix at the recipe's final
+learning rate with the penalty's unembedding weight changed (`--align-weight-out`), and scores it with
+quick_eval before and after. The control is the same continuation with the recipe's own weights, since
+continued training alone changes the scores. It does not change the build's output.
+
+Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
+Writes <cache>/untie_probe/in<w>_out<w>.json, which card.py shows in the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from common import SEED, cache_dir, out_dir
+from quick_eval import QuickEval
+from safetensors.torch import load_file
+from train_model import (
+    ANNEAL_REPEAT,
+    CFG,
+    aligned_groups,
+    alignment_penalty,
+    build_rows,
+    from_transformer_lens,
+    group_table,
+    parse_repeat,
+    train_step,
+)
+
+
+def main() -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--align-weight", type=float, default=1.0, help="the penalty's weight on the embedding rows")
+    ap.add_argument("--align-weight-out", type=float, required=True, help="its weight on the unembedding rows")
+    ap.add_argument("--lr", type=float, default=6e-4, help="the recipe's final learning rate")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    tok = PreTrainedTokenizerFast.from_pretrained(str(out_dir()))
+    cfg = dict(CFG, d_vocab=len(tok))
+    model = from_transformer_lens(load_file(str(out_dir() / "model.safetensors")), cfg)
+    members, mask = group_table(aligned_groups(tok))
+    weights = (args.align_weight, args.align_weight_out)
+    rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
+    score = QuickEval(tok)
+    before = score(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    bs, t0 = 32, time.time()
+    for step in range(args.steps):
+        x = rows[(step * bs) % (rows.shape[0] - bs) :][:bs]
+        loss = train_step(model, opt, x, lambda: alignment_penalty(model, members, mask, weights))
+        if step % 50 == 0:
+            print(f"step {step}/{args.steps} loss {loss.item():.3f} {(time.time() - t0) / 60:.1f} min", flush=True)
+    after = score(model)
+    folder = cache_dir() / "untie_probe"  # one file per run, so runs can go side by side
+    folder.mkdir(exist_ok=True)
+    run = {"steps": args.steps, "lr": args.lr, "weights": list(weights), "before": before, "after": after}
+    (folder / f"in{args.align_weight:g}_out{args.align_weight_out:g}.json").write_text(json.dumps(run, indent=1))
+    print(json.dumps({k: round(v, 3) for k, v in after.items() if k.startswith("heldout/transfer")}))
+
+
+if __name__ == "__main__":
+    main()
