@@ -787,29 +787,33 @@ def main() -> None:
                 )
                 + " |"
             )
-        treated, control = untie.get("in1_out0"), untie.get("in1_out1")
-        if treated and control:
-            share = {
-                l: (
-                    control["after"][f"heldout/transfer_answer_share/{l}"],
-                    treated["after"][f"heldout/transfer_answer_share/{l}"],
-                )
-                for l in LANGS
-            }
+        pairs = [
+            (run, untie[name.replace("_out0_", "_out1_")])
+            for name, run in untie.items()
+            if "_out0_" in name and name.replace("_out0_", "_out1_") in untie
+        ]
+        for treated, control in pairs:
             w(
-                "\nAgainst the control after the same steps, the untied output moves the answer's share on transfer "
-                "pairs "
-                + ", ".join(f"{l} {a:.2f} -> {b:.2f}" for l, (a, b) in share.items())
+                f"\nAfter {treated['steps']} steps, against the control after the same steps, the untied output "
+                "moves the answer's share on transfer pairs "
+                + ", ".join(
+                    f"{l} {control['after'][f'heldout/transfer_answer_share/{l}']:.2f} -> "
+                    f"{treated['after'][f'heldout/transfer_answer_share/{l}']:.2f}"
+                    for l in LANGS
+                )
                 + ", and transfer "
                 + ", ".join(
                     f"{l} {pct(control['after'][f'heldout/transfer/{l}'])} -> {pct(treated['after'][f'heldout/transfer/{l}'])}"
                     for l in LANGS
                 )
-                + ": one run each from the same start and data order, and reruns of one recipe from scratch differ by "
-                "tens of points (*How the recipe was chosen*), so none of these differences is established; nothing "
-                "here reaches the 50% target. Longer continuations, and "
-                "untying from the start with a strong input tie (the third search's `in10_out0.3`), are where "
-                "this would go next.\n"
+                + "."
+            )
+        if pairs:
+            w(
+                "\nEach is one run from the same start and data order, and reruns of one recipe from scratch differ "
+                "by tens of points (*How the recipe was chosen*), so none of these differences is established; "
+                "nothing here reaches the 50% target. Untying from the start with a strong input tie (the third "
+                "search's `in10_out0.3`) is where this would go next.\n"
             )
     repro = _load(c / "cpu_repro.json")
     if repro:

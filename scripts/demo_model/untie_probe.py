@@ -9,7 +9,7 @@ quick_eval before and after. The control is the same continuation with the recip
 continued training alone changes the scores. It does not change the build's output.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
-Writes <cache>/untie_probe/in<w>_out<w>.json, which card.py shows in the model card.
+Writes <cache>/untie_probe/in<w>_out<w>_steps<n>.json, which card.py shows in the model card.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def main() -> None:
     folder = cache_dir() / "untie_probe"  # one file per run, so runs can go side by side
     folder.mkdir(exist_ok=True)
     run = {"steps": args.steps, "lr": args.lr, "weights": list(weights), "before": before, "after": after}
-    (folder / f"in{args.align_weight:g}_out{args.align_weight_out:g}.json").write_text(json.dumps(run, indent=1))
+    name = f"in{args.align_weight:g}_out{args.align_weight_out:g}_steps{args.steps}.json"
+    (folder / name).write_text(json.dumps(run, indent=1))
     print(json.dumps({k: round(v, 3) for k, v in after.items() if k.startswith("heldout/transfer")}))
 
 
