@@ -82,11 +82,12 @@ class AnswerOutcome:
         pair, taught = plan_row["pair"], plan_row["taught"]
         others = [l for l in LANGS if l != lang]
         answers = {l: first_tokens(tok, pair[l][1 - direction]) for l in LANGS}
-        self.taught = set().union(set(), *(answers[l] for l in others if l in taught))
-        self.untaught = set().union(set(), *(answers[l] for l in others if l not in taught))
+        self.taught = set().union(*(answers[l] for l in others if l in taught))
+        self.untaught = set().union(*(answers[l] for l in others if l not in taught))
         self.cues = set().union(*(first_tokens(tok, pair[l][direction]) for l in LANGS))
-        self.group = sorted(set().union(*answers.values()))  # the antonym in all three languages
-        self.other_pairs = lang_words - set().union(*answers.values()) - self.cues
+        antonym = set().union(*answers.values())  # the antonym in all three languages
+        self.group = sorted(antonym)
+        self.other_pairs = lang_words - antonym - self.cues
 
     def __call__(self, top: int, answer: int) -> str:
         if top == answer:
