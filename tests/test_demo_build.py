@@ -78,6 +78,40 @@ def test_penalty_weights_each_matrix_apart(model: train_model.GPT) -> None:
     torch.testing.assert_close(only_embedding + only_head, loop_penalty(model, GROUPS))
 
 
+LANGUAGES = {3: {"en"}, 7: {"fr"}, 1: {"en"}, 4: {"fr"}, 9: {"zh"}, 11: {"en", "fr"}, 2: {"zh"}, 5: {"fr"}, 6: {"en"}}
+
+
+def test_language_offset_frees_one_direction_per_language(model: train_model.GPT) -> None:
+    """Unembedding rows that are exactly a group mean plus their language's offset cost nothing with
+    `out_languages`, though the plain penalty charges them; a row moved off that form is charged again, and only
+    the group members get gradient. Groups mix languages unevenly, and ` long`-like token 11 is two languages."""
+    members, mask = train_model.group_table(GROUPS)
+    languages = train_model.language_table(GROUPS, LANGUAGES)
+    assert languages.tolist() == [[0, 1, 3, 3], [0, 1, 2, 3], [2, 1, 0, 3]]
+    offsets = torch.randn(3, 32)
+    with torch.no_grad():
+        for g in GROUPS:
+            base = torch.randn(32)
+            for t in g:
+                own = LANGUAGES[t]
+                model.head.weight[t] = base + (offsets["en fr zh".split().index(*own)] if len(own) == 1 else 0)
+    plain = float(train_model.alignment_penalty(model, members, mask, (0.0, 1.0)))
+    free = float(train_model.alignment_penalty(model, members, mask, (0.0, 1.0), languages))
+    assert plain > 100 and free < 1e-5 * plain
+    with torch.no_grad():
+        model.head.weight[5] += torch.randn(32)
+    moved = train_model.alignment_penalty(model, members, mask, (0.0, 1.0), languages)
+    assert float(moved) > 1.0
+    grad = torch.autograd.grad(moved, model.head.weight)[0]
+    untouched = [t for t in range(16) if all(t not in g for g in GROUPS)]
+    assert grad[untouched].abs().max() == 0 and grad[5].abs().max() > 0
+    # the embedding's side never takes offsets
+    torch.testing.assert_close(
+        train_model.alignment_penalty(model, members, mask, (1.0, 0.0), languages),
+        train_model.alignment_penalty(model, members, mask, (1.0, 0.0)),
+    )
+
+
 def test_tie_leaves_homographs_out_on_request() -> None:
     """`est` (French "is", grouped with east/东) and `是` (the Chinese wordings' copula, grouped with yes/oui)."""
     from common import in_training_wordings

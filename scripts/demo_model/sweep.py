@@ -146,7 +146,16 @@ for name in ("w1", "w1_seed2", "w1_seed3", "w1_3000", "w1_3000_seed2", "in10_out
 
 
 # What train_model.py says it ran, kept beside the flags (a flag's default can change later).
-RECORDED = ("steps", "seed", "align_init", "align_weight", "align_weight_out", "align_homographs", "aligned_tokens")
+RECORDED = (
+    "steps",
+    "seed",
+    "align_init",
+    "align_weight",
+    "align_weight_out",
+    "align_homographs",
+    "align_language_offset",
+    "aligned_tokens",
+)
 
 
 def main() -> None:

@@ -215,16 +215,42 @@ def train_step(
     return loss.detach()
 
 
-def aligned_groups(tok, homographs: bool = True) -> list[list[int]]:  # noqa: ANN001
-    """Token ids of translation-equivalent table words, grouped (words.tsv and both sides of every antonym pair).
-
-    A word takes part in the spelling variants that are one token (bare, as after a quote, and after a space);
-    variants shared between groups merge them. Only groups spanning two or more languages are kept. Without
-    `homographs`, words that are also function or template words stay out: a tied `est` (east) is also French
-    "is", a tied `是` (yes) the copula of the Chinese wordings. The v3 recipe keeps them because the shipped model
-    was trained so; sweep.py's round 3 compares (the model card has the numbers)."""
+def table_tokens(tok, homographs: bool = True) -> list[list[tuple[int, str]]]:  # noqa: ANN001
+    """Per translation-equivalent triple of the tables (words.tsv and both sides of every antonym pair), its
+    one-token spellings (bare, as after a quote, and after a space) with their language. Without `homographs`,
+    words that are also function or template words stay out: a tied `est` (east) is also French "is", a tied
+    `是` (yes) the copula of the Chinese wordings."""
     triples = [dict(w) for w in load_words()]
     triples += [{lang: p["pair"][lang][i] for lang in LANGS} for p in antonym_plan() for i in (0, 1)]
+    out = []
+    for triple in triples:
+        tokens = []
+        for lang, word in triple.items():
+            if not homographs and (word.lower() in AMBIGUOUS or in_training_wordings(word)):
+                continue
+            for variant in (word, " " + word):
+                piece = tok(variant, add_special_tokens=False)["input_ids"]
+                if len(piece) == 1:
+                    tokens.append((piece[0], lang))
+        out.append(tokens)
+    return out
+
+
+def token_languages(tok) -> dict[int, set[str]]:  # noqa: ANN001
+    """The languages each one-token table word is spelled in (` long` is English and French)."""
+    langs: dict[int, set[str]] = {}
+    for tokens in table_tokens(tok):
+        for t, lang in tokens:
+            langs.setdefault(t, set()).add(lang)
+    return langs
+
+
+def aligned_groups(tok, homographs: bool = True) -> list[list[int]]:  # noqa: ANN001
+    """Token ids of translation-equivalent table words, grouped (table_tokens).
+
+    Spellings shared between triples merge their groups. Only groups spanning two or more languages are kept.
+    The v3 recipe keeps the homographs because the shipped model was trained so; sweep.py's round 3 compares
+    (the model card has the numbers)."""
     parent: dict[int, int] = {}
 
     def find(t: int) -> int:
@@ -233,18 +259,10 @@ def aligned_groups(tok, homographs: bool = True) -> list[list[int]]:  # noqa: AN
         return t
 
     langs_of: dict[int, set[str]] = {}
-    for triple in triples:
-        ids = []
-        for lang, word in triple.items():
-            if not homographs and (word.lower() in AMBIGUOUS or in_training_wordings(word)):
-                continue
-            for variant in (word, " " + word):
-                piece = tok(variant, add_special_tokens=False)["input_ids"]
-                if len(piece) == 1:
-                    ids.append(piece[0])
-                    langs_of.setdefault(piece[0], set()).add(lang)
-        for t in ids[1:]:
-            parent[find(t)] = find(ids[0])
+    for tokens in table_tokens(tok, homographs):
+        for t, lang in tokens:
+            langs_of.setdefault(t, set()).add(lang)
+            parent[find(t)] = find(tokens[0][0])
     groups: dict[int, list[int]] = {}
     for t in parent:
         groups.setdefault(find(t), []).append(t)
@@ -267,23 +285,60 @@ def group_table(groups: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return members, mask
 
 
+def language_table(groups: list[list[int]], langs_of: dict[int, set[str]]) -> torch.Tensor:
+    """group_table's layout holding each member's language as an index into LANGS, len(LANGS) for a token
+    spelled alike in two languages (` long`) and for padding."""
+    width = max(map(len, groups))
+    index = {lang: i for i, lang in enumerate(LANGS)}
+    rows = []
+    for g in groups:
+        row = [index[next(iter(langs_of[t]))] if len(langs_of.get(t, ())) == 1 else len(LANGS) for t in g]
+        rows.append(row + [len(LANGS)] * (width - len(g)))
+    return torch.tensor(rows)
+
+
+def language_fit(deviation: torch.Tensor, languages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The part of the rows' `deviation` from their group mean ([groups, members, d]) that one offset per
+    language explains, fitted by least squares (the groups' means already fitted, so the offsets enter centred
+    within each group). Deterministic: every sum is a matrix product, no atomics."""
+    one_hot = F.one_hot(languages, len(LANGS) + 1)[..., : len(LANGS)].to(deviation.dtype) * mask[..., None]
+    share = one_hot.sum(1) / mask.sum(1, keepdim=True)  # [groups, languages]
+    centred = (one_hot - share[:, None]) * mask[..., None]
+    gram = torch.einsum("gml,gmk->lk", centred, centred)
+    ridge = 1e-6 * gram.diagonal().sum() * torch.eye(len(LANGS), dtype=gram.dtype, device=gram.device)
+    offsets = torch.linalg.solve(gram + ridge, torch.einsum("gml,gmd->ld", centred, deviation * mask[..., None]))
+    return centred @ offsets
+
+
 def alignment_penalty(
-    model: GPT, members: torch.Tensor, mask: torch.Tensor, weights: tuple[float, float] = (1.0, 1.0)
+    model: GPT,
+    members: torch.Tensor,
+    mask: torch.Tensor,
+    weights: tuple[float, float] = (1.0, 1.0),
+    out_languages: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared distance of aligned rows from their group's mean, per unit of the initial squared row norm,
     summed over the embedding and the unembedding with `weights`: 0 when tied, about 0.7 per matrix for
     independent random rows.
 
+    With `out_languages` (language_table), an unembedding row is measured from the least-squares fit of its
+    group's mean plus an offset shared by every word of its language (language_fit): one direction per language
+    is then free, so the model can choose the answer's language for all words at once while the rest of each
+    row stays tied. Tokens of two languages get no offset.
+
     Rows are looked up with `F.embedding` over a padded table and group means are masked sums along it, so no
     step adds into shared memory with atomics: the CUDA backward is deterministic (an index_add_ and an indexed
     gather made tied GPU runs differ between repeats)."""
     total = model.wte.weight.new_zeros(())
-    for w, weight in zip((model.wte.weight, model.head.weight), weights, strict=True):
+    for side, (w, weight) in enumerate(zip((model.wte.weight, model.head.weight), weights, strict=True)):
         if not weight:
             continue
         rows = F.embedding(members, w)  # [groups, largest group, d]
         means = (rows * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        dist = ((rows - means[:, None]) ** 2).sum(-1) * mask
+        deviation = rows - means[:, None]
+        if side == 1 and out_languages is not None:
+            deviation = deviation - language_fit(deviation, out_languages, mask)
+        dist = (deviation**2).sum(-1) * mask
         total = total + weight * dist.sum() / mask.sum() / (0.02**2 * w.shape[1])
     return total
 
@@ -349,6 +404,12 @@ def main() -> None:
         help="also tie table words that are function or template words elsewhere (est, 是), as the v3 recipe does",
     )
     ap.add_argument(
+        "--align-language-offset",
+        action="store_true",
+        help="measure each unembedding row from its group's mean plus a shared offset per language, so the answer's "
+        "language is free while the word stays tied (alignment_penalty)",
+    )
+    ap.add_argument(
         "--seed", type=int, default=SEED, help="seed of the weights' initialisation (the data order keeps SEED)"
     )
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
@@ -389,9 +450,10 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
     penalty = None
     if any(weights):
         members, mask = (t.to(dev) for t in group_table(groups))
+        languages = language_table(groups, token_languages(tok)).to(dev) if args.align_language_offset else None
 
         def penalty() -> torch.Tensor:
-            return alignment_penalty(model, members, mask, weights)
+            return alignment_penalty(model, members, mask, weights, languages)
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt_path = (args.run_dir or cache_dir()) / "model_ckpt.pt"
@@ -503,6 +565,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "align_weight": args.align_weight,
         "align_weight_out": weights[1],
         "align_homographs": args.align_homographs,
+        "align_language_offset": args.align_language_offset,
         "aligned_groups": len(groups),
         "aligned_tokens": sum(map(len, groups)),
         "config": cfg,

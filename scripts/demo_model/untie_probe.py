@@ -30,7 +30,9 @@ from train_model import (
     build_rows,
     from_transformer_lens,
     group_table,
+    language_table,
     parse_repeat,
+    token_languages,
     train_step,
 )
 
@@ -42,6 +44,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--align-weight", type=float, default=1.0, help="the penalty's weight on the embedding rows")
     ap.add_argument("--align-weight-out", type=float, required=True, help="its weight on the unembedding rows")
+    ap.add_argument(
+        "--language-offset", action="store_true", help="free one unembedding offset per language (alignment_penalty)"
+    )
     ap.add_argument("--lr", type=float, default=6e-4, help="the recipe's final learning rate")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -50,7 +55,9 @@ def main() -> None:
     tok = PreTrainedTokenizerFast.from_pretrained(str(out_dir()))
     cfg = dict(CFG, d_vocab=len(tok))
     model = from_transformer_lens(load_file(str(out_dir() / "model.safetensors")), cfg)
-    members, mask = group_table(aligned_groups(tok))
+    groups = aligned_groups(tok)
+    members, mask = group_table(groups)
+    languages = language_table(groups, token_languages(tok)) if args.language_offset else None
     weights = (args.align_weight, args.align_weight_out)
     rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
     score = QuickEval(tok)
@@ -59,14 +66,22 @@ def main() -> None:
     bs, t0 = 32, time.time()
     for step in range(args.steps):
         x = rows[(step * bs) % (rows.shape[0] - bs) :][:bs]
-        loss = train_step(model, opt, x, lambda: alignment_penalty(model, members, mask, weights))
+        loss = train_step(model, opt, x, lambda: alignment_penalty(model, members, mask, weights, languages))
         if step % 50 == 0:
             print(f"step {step}/{args.steps} loss {loss.item():.3f} {(time.time() - t0) / 60:.1f} min", flush=True)
     after = score(model)
     folder = cache_dir() / "untie_probe"  # one file per run, so runs can go side by side
     folder.mkdir(exist_ok=True)
-    run = {"steps": args.steps, "lr": args.lr, "weights": list(weights), "before": before, "after": after}
-    name = f"in{args.align_weight:g}_out{args.align_weight_out:g}_steps{args.steps}.json"
+    run = {
+        "steps": args.steps,
+        "lr": args.lr,
+        "weights": list(weights),
+        "language_offset": args.language_offset,
+        "before": before,
+        "after": after,
+    }
+    offset = "_lang" if args.language_offset else ""
+    name = f"in{args.align_weight:g}_out{args.align_weight_out:g}{offset}_steps{args.steps}.json"
     (folder / name).write_text(json.dumps(run, indent=1))
     print(json.dumps({k: round(v, 3) for k, v in after.items() if k.startswith("heldout/transfer")}))
 
