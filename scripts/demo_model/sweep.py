@@ -145,6 +145,21 @@ for name in ("w1", "w1_seed2", "w1_seed3", "w1_3000", "w1_3000_seed2", "in10_out
     RUNS[f"r4_{name}"] = list(RUNS[f"r3_{name}"])
 
 
+# Round 5 (not yet run on an accelerator): the unembedding penalty measured from the group mean plus one offset per
+# language (--align-language-offset), which lifted English transfer in a continuation of the shipped model
+# (untie_probe.py) and was run once from scratch on 2 CPU cores (r5_lang_seed1234's flags); the controls are the
+# r3_homographs_w1 seeds. Seeds, the same without homographs, and 3000 steps (the CPU budget).
+LANG = [*ALIGN, "--align-homographs", "--align-language-offset"]
+for seed in ("1234", "2", "3"):
+    RUNS[f"r5_lang_seed{seed}"] = [*LANG, "--seed", seed]
+    RUNS[f"r5_lang_nohomographs_seed{seed}"] = [
+        *ALIGN,
+        "--no-align-homographs",
+        "--align-language-offset",
+        "--seed",
+        seed,
+    ]
+    RUNS[f"r5_lang_3000_seed{seed}"] = [*LANG, "--steps", "3000", "--seed", seed]
 # What train_model.py says it ran, kept beside the flags (a flag's default can change later).
 RECORDED = (
     "steps",
