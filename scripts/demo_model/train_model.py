@@ -300,7 +300,7 @@ def language_table(groups: list[list[int]], langs_of: dict[int, set[str]]) -> to
 def language_fit(deviation: torch.Tensor, languages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The part of the rows' `deviation` from their group mean ([groups, members, d]) that one offset per
     language explains, fitted by least squares (the groups' means already fitted, so the offsets enter centred
-    within each group). Deterministic: every sum is a matrix product, no atomics."""
+    within each group). Sums are reductions and matrix products, no atomic adds (as in alignment_penalty)."""
     one_hot = F.one_hot(languages, len(LANGS) + 1)[..., : len(LANGS)].to(deviation.dtype) * mask[..., None]
     share = one_hot.sum(1) / mask.sum(1, keepdim=True)  # [groups, languages]
     centred = (one_hot - share[:, None]) * mask[..., None]
