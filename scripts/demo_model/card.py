@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common import ANT_HELDOUT, ANT_TRAIN, LANGS, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir
+from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir
 
 
 def _load(p: Path) -> Any:  # a dict, or the sweep's list; {} if missing
@@ -765,10 +765,10 @@ def main() -> None:
             "training alone moves the scores. quick_eval, held-out wordings, before -> after:\n"
         )
         w(
-            "| weights in/out | language offset | steps | taught en/fr/zh | transfer en/fr/zh | transfer: "
+            "| weights in/out | language offset | steps | row seed | taught en/fr/zh | transfer en/fr/zh | transfer: "
             "p(antonym, any language) en/fr/zh | transfer: answer's share en/fr/zh |"
         )
-        w("|---|---|---|---|---|---|---|")
+        w("|---|---|---|---|---|---|---|---|")
 
         def moved(run: dict, key: str, fmt: str) -> str:
             return "/".join(
@@ -782,7 +782,7 @@ def main() -> None:
         for run in untie.values():
             w(
                 f"| {run['weights'][0]:g}/{run['weights'][1]:g} | {'yes' if run.get('language_offset') else 'no'} | "
-                f"{run['steps']} | "
+                f"{run['steps']} | {run.get('data_seed', SEED + 2000)} | "
                 + " | ".join(
                     moved(run, key, fmt)
                     for key, fmt in (
@@ -794,9 +794,13 @@ def main() -> None:
                 )
                 + " |"
             )
-        controls = {run["steps"]: run for run in untie.values() if is_control(run)}
+
+        def setting(run: dict) -> tuple:
+            return run["steps"], run.get("data_seed", SEED + 2000)
+
+        controls = {setting(run): run for run in untie.values() if is_control(run)}
         pairs = [
-            (run, controls[run["steps"]]) for run in untie.values() if not is_control(run) and run["steps"] in controls
+            (run, controls[setting(run)]) for run in untie.values() if not is_control(run) and setting(run) in controls
         ]
         for treated, control in pairs:
             change = (
@@ -805,7 +809,8 @@ def main() -> None:
                 else f"the unembedding weight {treated['weights'][1]:g}"
             )
             w(
-                f"\nAfter {treated['steps']} steps, against the control after the same steps, {change} "
+                f"\nAfter {treated['steps']} steps (row seed {setting(treated)[1]}), against the control after the "
+                f"same steps and rows, {change} "
                 "moves the answer's share on transfer pairs "
                 + ", ".join(
                     f"{l} {control['after'][f'heldout/transfer_answer_share/{l}']:.2f} -> "
@@ -826,7 +831,7 @@ def main() -> None:
             )
         if pairs:
             w(
-                "\nEach is one run from the same start and data order, and reruns of one recipe from scratch differ "
+                "\nEach is one run from the shipped weights, and reruns of one recipe from scratch differ "
                 "by tens of points (*How the recipe was chosen*), so no single difference here is established.\n"
             )
     repro = _load(c / "cpu_repro.json")

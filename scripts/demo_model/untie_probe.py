@@ -8,8 +8,13 @@ learning rate with the penalty's unembedding weight changed (`--align-weight-out
 quick_eval before and after. The control is the same continuation with the recipe's own weights, since
 continued training alone changes the scores. It does not change the build's output.
 
+With `--language-offset` the unembedding rows are instead measured from their group's mean plus one offset per
+language (train_model.py's `--align-language-offset`), which frees the answer's language but keeps the words tied.
+`--data-seed` draws the rows in another order, for a replicate of a treatment and its control.
+
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
-Writes <cache>/untie_probe/in<w>_out<w>_steps<n>.json, which card.py shows in the model card.
+     python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
+Writes <cache>/untie_probe/in<w>_out<w>[_lang]_steps<n>[_data<seed>].json, which card.py shows in the model card.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ def main() -> None:
         "--language-offset", action="store_true", help="free one unembedding offset per language (alignment_penalty)"
     )
     ap.add_argument("--lr", type=float, default=6e-4, help="the recipe's final learning rate")
+    ap.add_argument(
+        "--data-seed", type=int, default=SEED + 2000, help="order of the annealing rows (another: a replicate)"
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,7 +67,7 @@ def main() -> None:
     members, mask = group_table(groups)
     languages = language_table(groups, token_languages(tok)) if args.language_offset else None
     weights = (args.align_weight, args.align_weight_out)
-    rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
+    rows = build_rows(tok, cfg["n_ctx"], args.data_seed, parse_repeat(ANNEAL_REPEAT))
     score = QuickEval(tok)
     before = score(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
@@ -77,11 +85,13 @@ def main() -> None:
         "lr": args.lr,
         "weights": list(weights),
         "language_offset": args.language_offset,
+        "data_seed": args.data_seed,
         "before": before,
         "after": after,
     }
     offset = "_lang" if args.language_offset else ""
-    name = f"in{args.align_weight:g}_out{args.align_weight_out:g}{offset}_steps{args.steps}.json"
+    order = "" if args.data_seed == SEED + 2000 else f"_data{args.data_seed}"
+    name = f"in{args.align_weight:g}_out{args.align_weight_out:g}{offset}_steps{args.steps}{order}.json"
     (folder / name).write_text(json.dumps(run, indent=1))
     print(json.dumps({k: round(v, 3) for k, v in after.items() if k.startswith("heldout/transfer")}))
 
