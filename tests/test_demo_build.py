@@ -112,6 +112,29 @@ def test_language_offset_frees_one_direction_per_language(model: train_model.GPT
     )
 
 
+def test_language_fit_is_the_least_squares_fit_of_group_means_and_language_offsets() -> None:
+    """On random rows, the residual left by language_fit equals the residual of an ordinary least-squares fit with
+    one dummy per group and one per language (tokens of two languages have none), solved by torch.linalg.lstsq."""
+    torch.manual_seed(1)
+    members, mask = train_model.group_table(GROUPS)
+    languages = train_model.language_table(GROUPS, LANGUAGES)
+    weight = torch.randn(16, 5, dtype=torch.float64)
+    rows = weight[members]
+    deviation = rows - ((rows * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))[:, None]
+    fitted = deviation - train_model.language_fit(deviation, languages, mask.double())
+    tokens = [t for g in GROUPS for t in g]
+    design = torch.zeros(len(tokens), len(GROUPS) + 3, dtype=torch.float64)
+    for i, t in enumerate(tokens):
+        design[i, next(k for k, g in enumerate(GROUPS) if t in g)] = 1
+        if len(LANGUAGES[t]) == 1:
+            design[i, len(GROUPS) + "en fr zh".split().index(*LANGUAGES[t])] = 1
+    target = weight[tokens]
+    residual = target - design @ torch.linalg.lstsq(design, target).solution
+    ours = torch.cat([fitted[k, : len(g)] for k, g in enumerate(GROUPS)])
+    assert residual.abs().max() > 0.1  # the model does not fit random rows exactly
+    torch.testing.assert_close(ours, residual, atol=1e-4, rtol=0)  # up to the small ridge
+
+
 def test_tie_leaves_homographs_out_on_request() -> None:
     """`est` (French "is", grouped with east/东) and `是` (the Chinese wordings' copula, grouped with yes/oui)."""
     from common import in_training_wordings

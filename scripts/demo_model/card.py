@@ -761,7 +761,7 @@ def main() -> None:
             "other weights (embedding, unembedding), or *language offset*, where each unembedding row is measured "
             "from its group's mean plus one offset shared by all the table words of its language "
             "(`--align-language-offset`; fitted by least squares at every step), which leaves one direction per "
-            "language free while the words stay tied. The control keeps the recipe's own penalty, since continued "
+            "language free of the penalty and the rest of each row under it. The control keeps the recipe's own penalty, since continued "
             "training alone moves the scores. quick_eval, held-out wordings, before -> after:\n"
         )
         w(
@@ -779,10 +779,22 @@ def main() -> None:
         def is_control(run: dict) -> bool:
             return run["weights"] == [1.0, 1.0] and not run.get("language_offset")
 
+        def setting(run: dict) -> tuple:
+            """What a probe and its control share: length, rows and learning rate."""
+            return run["steps"], run.get("row_seed", SEED + 2000), run["lr"]
+
+        def change(run: dict) -> str:
+            parts = (
+                []
+                if run["weights"] == [1.0, 1.0]
+                else [f"the penalty weighted {run['weights'][0]:g}/{run['weights'][1]:g} (embedding/unembedding)"]
+            )
+            return " with ".join((["the language offset"] if run.get("language_offset") else []) + parts)
+
         for run in untie.values():
             w(
                 f"| {run['weights'][0]:g}/{run['weights'][1]:g} | {'yes' if run.get('language_offset') else 'no'} | "
-                f"{run['steps']} | {run.get('data_seed', SEED + 2000)} | "
+                f"{run['steps']} | {setting(run)[1]} | "
                 + " | ".join(
                     moved(run, key, fmt)
                     for key, fmt in (
@@ -795,22 +807,19 @@ def main() -> None:
                 + " |"
             )
 
-        def setting(run: dict) -> tuple:
-            return run["steps"], run.get("data_seed", SEED + 2000)
-
-        controls = {setting(run): run for run in untie.values() if is_control(run)}
+        controls: dict[tuple, dict] = {}
+        for run in untie.values():
+            if is_control(run):
+                if setting(run) in controls:
+                    raise SystemExit(f"two untie_probe controls with steps, row seed and lr {setting(run)}")
+                controls[setting(run)] = run
         pairs = [
             (run, controls[setting(run)]) for run in untie.values() if not is_control(run) and setting(run) in controls
         ]
         for treated, control in pairs:
-            change = (
-                "the language offset"
-                if treated.get("language_offset")
-                else f"the unembedding weight {treated['weights'][1]:g}"
-            )
             w(
                 f"\nAfter {treated['steps']} steps (row seed {setting(treated)[1]}), against the control after the "
-                f"same steps and rows, {change} "
+                f"same steps and rows, {change(treated)} "
                 "moves the answer's share on transfer pairs "
                 + ", ".join(
                     f"{l} {control['after'][f'heldout/transfer_answer_share/{l}']:.2f} -> "

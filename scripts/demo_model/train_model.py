@@ -237,7 +237,8 @@ def table_tokens(tok, homographs: bool = True) -> list[list[tuple[int, str]]]:  
 
 
 def token_languages(tok) -> dict[int, set[str]]:  # noqa: ANN001
-    """The languages each one-token table word is spelled in (` long` is English and French)."""
+    """The languages each one-token table word is spelled in (` long` is English and French), homographs
+    included: only the tokens of aligned_groups are looked up in it."""
     langs: dict[int, set[str]] = {}
     for tokens in table_tokens(tok):
         for t, lang in tokens:
@@ -262,6 +263,7 @@ def aligned_groups(tok, homographs: bool = True) -> list[list[int]]:  # noqa: AN
     for tokens in table_tokens(tok, homographs):
         for t, lang in tokens:
             langs_of.setdefault(t, set()).add(lang)
+        for t, _ in tokens[1:]:
             parent[find(t)] = find(tokens[0][0])
     groups: dict[int, list[int]] = {}
     for t in parent:
@@ -286,8 +288,8 @@ def group_table(groups: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def language_table(groups: list[list[int]], langs_of: dict[int, set[str]]) -> torch.Tensor:
-    """group_table's layout holding each member's language as an index into LANGS, len(LANGS) for a token
-    spelled alike in two languages (` long`) and for padding."""
+    """group_table's layout holding each member's language as an index into LANGS; len(LANGS) means no single
+    language: a token spelled alike in two languages (` long`), which language_fit gives no offset, or padding."""
     width = max(map(len, groups))
     index = {lang: i for i, lang in enumerate(LANGS)}
     rows = []
@@ -299,11 +301,14 @@ def language_table(groups: list[list[int]], langs_of: dict[int, set[str]]) -> to
 
 def language_fit(deviation: torch.Tensor, languages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The part of the rows' `deviation` from their group mean ([groups, members, d]) that one offset per
-    language explains, fitted by least squares (the groups' means already fitted, so the offsets enter centred
-    within each group). Sums are reductions and matrix products, no atomic adds (as in alignment_penalty)."""
+    language explains: the least-squares fit of group means plus offsets, done on the group-centred rows with
+    group-centred language indicators (Frisch-Waugh-Lovell). Tokens of no single language are the reference
+    level (offset 0; 4 in the shipped groups pin down the offsets' common part, the small ridge does otherwise);
+    0 on padding. Sums are reductions and matrix products, no atomic adds (as in alignment_penalty); on a GPU the
+    solve waits for the device once a step, and TF32 matmuls make the fit approximate."""
     one_hot = F.one_hot(languages, len(LANGS) + 1)[..., : len(LANGS)].to(deviation.dtype) * mask[..., None]
-    share = one_hot.sum(1) / mask.sum(1, keepdim=True)  # [groups, languages]
-    centred = (one_hot - share[:, None]) * mask[..., None]
+    language_share = one_hot.sum(1) / mask.sum(1, keepdim=True)  # [groups, languages]
+    centred = (one_hot - language_share[:, None]) * mask[..., None]
     gram = torch.einsum("gml,gmk->lk", centred, centred)
     ridge = 1e-6 * gram.diagonal().sum() * torch.eye(len(LANGS), dtype=gram.dtype, device=gram.device)
     offsets = torch.linalg.solve(gram + ridge, torch.einsum("gml,gmd->ld", centred, deviation * mask[..., None]))
@@ -330,13 +335,13 @@ def alignment_penalty(
     step adds into shared memory with atomics: the CUDA backward is deterministic (an index_add_ and an indexed
     gather made tied GPU runs differ between repeats)."""
     total = model.wte.weight.new_zeros(())
-    for side, (w, weight) in enumerate(zip((model.wte.weight, model.head.weight), weights, strict=True)):
+    for w, weight in zip((model.wte.weight, model.head.weight), weights, strict=True):
         if not weight:
             continue
         rows = F.embedding(members, w)  # [groups, largest group, d]
         means = (rows * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         deviation = rows - means[:, None]
-        if side == 1 and out_languages is not None:
+        if w is model.head.weight and out_languages is not None:
             deviation = deviation - language_fit(deviation, out_languages, mask)
         dist = (deviation**2).sum(-1) * mask
         total = total + weight * dist.sum() / mask.sum() / (0.02**2 * w.shape[1])

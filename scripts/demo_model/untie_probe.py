@@ -10,11 +10,11 @@ continued training alone changes the scores. It does not change the build's outp
 
 With `--language-offset` the unembedding rows are instead measured from their group's mean plus one offset per
 language (train_model.py's `--align-language-offset`), which frees the answer's language but keeps the words tied.
-`--data-seed` draws the rows in another order, for a replicate of a treatment and its control.
+`--row-seed` draws the rows in another order, for a replicate of a treatment and its control.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
-Writes <cache>/untie_probe/in<w>_out<w>[_lang]_steps<n>[_data<seed>].json, which card.py shows in the model card.
+Writes <cache>/untie_probe/in<w>_out<w>[_lang]_steps<n>[_rows<seed>].json, which card.py shows in the model card.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
     )
     ap.add_argument("--lr", type=float, default=6e-4, help="the recipe's final learning rate")
     ap.add_argument(
-        "--data-seed", type=int, default=SEED + 2000, help="order of the annealing rows (another: a replicate)"
+        "--row-seed", type=int, default=SEED + 2000, help="order of the annealing rows (another: a replicate)"
     )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -67,7 +67,7 @@ def main() -> None:
     members, mask = group_table(groups)
     languages = language_table(groups, token_languages(tok)) if args.language_offset else None
     weights = (args.align_weight, args.align_weight_out)
-    rows = build_rows(tok, cfg["n_ctx"], args.data_seed, parse_repeat(ANNEAL_REPEAT))
+    rows = build_rows(tok, cfg["n_ctx"], args.row_seed, parse_repeat(ANNEAL_REPEAT))
     score = QuickEval(tok)
     before = score(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
@@ -85,12 +85,12 @@ def main() -> None:
         "lr": args.lr,
         "weights": list(weights),
         "language_offset": args.language_offset,
-        "data_seed": args.data_seed,
+        "row_seed": args.row_seed,
         "before": before,
         "after": after,
     }
     offset = "_lang" if args.language_offset else ""
-    order = "" if args.data_seed == SEED + 2000 else f"_data{args.data_seed}"
+    order = "" if args.row_seed == SEED + 2000 else f"_rows{args.row_seed}"
     name = f"in{args.align_weight:g}_out{args.align_weight_out:g}{offset}_steps{args.steps}{order}.json"
     (folder / name).write_text(json.dumps(run, indent=1))
     print(json.dumps({k: round(v, 3) for k, v in after.items() if k.startswith("heldout/transfer")}))
