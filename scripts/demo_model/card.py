@@ -565,6 +565,7 @@ def main() -> None:
                 label = "control (heavy_3600_lr6)" if name == "heavy_3600_lr6" else name
                 w(f"| {tag} | " + _sweep_row(label + shipped, e, steps=False)[2:])
     third = _load(c / "sweep_r3.json")
+    recipe_runs: list[dict] = []  # the shipped recipe's runs (set below), which later sections compare with
     if third:
         w(
             "\nThird search (2026-11-27; one NVIDIA H100 for round 3's first 14 runs, an H200 for the rest, up to 14 "
@@ -843,6 +844,51 @@ def main() -> None:
                 "\nEach is one run from the shipped weights, and reruns of one recipe from scratch differ "
                 "by tens of points (*How the recipe was chosen*), so no single difference here is established.\n"
             )
+    scratch_dir = c / "lang_offset_cpu"
+    scratch = _load(scratch_dir / "train_model.json")
+    if scratch.get("evals"):
+        w("\n## The language offset from scratch (one CPU run, not shipped)\n")
+        w(
+            f"The shipped recipe with `--align-language-offset`, trained from scratch on this project's 2-core VM "
+            f"(2 torch threads, {scratch['steps']} steps in {scratch['minutes']:.1f} min including quick_eval every "
+            f"900 steps, {scratch['device']}, 2026-11-27; the shipped corpus and tokenizer, seed {scratch['seed']}). "
+            "quick_eval on held-out wordings, float32 weights:\n"
+        )
+        w("| step | taught en/fr/zh | transfer en/fr/zh | transfer: answer's share en/fr/zh |\n|---|---|---|---|")
+        for e in scratch["evals"]:
+            w(
+                f"| {e['step']} | "
+                + " | ".join(
+                    "/".join(fmt.format(e[f"heldout/{key}/{l}"]) for l in LANGS)
+                    for key, fmt in (("taught", "{:.0%}"), ("transfer", "{:.0%}"), ("transfer_answer_share", "{:.2f}"))
+                )
+                + " |"
+            )
+        if recipe_runs:
+            w(
+                f"\nThe shipped recipe's {len(recipe_runs)} runs (*How the recipe was chosen*), at their last step: "
+                f"transfer {_spread(recipe_runs, 'transfer')}; taught pairs {_spread(recipe_runs, 'taught')}. "
+                "One run, on another device than those, so it shows what the offset can give, not its spread; "
+                "`sweep.py`'s round 5 has the seeds to run next.\n"
+            )
+        candidate = _load(scratch_dir / "eval_results.json")
+        if candidate.get("targets"):
+            w(
+                "\nThe build's later steps run on it (`build.py --from train_dictionaries` with its own cache and "
+                "output folder): its dictionaries and the card's evaluation (exported float16 weights), against the "
+                "shipped model's, target by target:\n"
+            )
+            w("| target | shipped | language offset, from scratch |\n|---|---|---|")
+
+            def cell(t: dict) -> str:
+                return f"{t['value']:.3f} ({'met' if t['met'] else '**missed**'})" if t else "-"
+
+            for key, got in candidate["targets"].items():
+                w(f"| {key} | {cell(r.get('targets', {}).get(key, {}))} | {cell(got)} |")
+        scratch_times = _load(scratch_dir / "build_times.json")
+        if scratch_times:
+            steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in scratch_times.items())
+            w(f"\nWall time of those steps on the same VM, run one after another: {steps}.\n")
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")
