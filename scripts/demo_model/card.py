@@ -939,6 +939,13 @@ def main() -> None:
                 + " of the time (held-out wordings; target 50%), against a few percent without the tied rows "
                 "(*Cross-lingual transfer by design*). It comes from a prior put in by design, and runs of the same "
                 "recipe differ by much; more steps than 2 CPU cores allow in the build's budget were not tried."
+                + (
+                    " One run from scratch with one free offset per language on the output side reached "
+                    + ", ".join(f"{l} {pct(scratch['evals'][-1][f'heldout/transfer/{l}'])}" for l in LANGS)
+                    + " (quick_eval; *The language offset from scratch*)."
+                    if scratch.get("evals")
+                    else ""
+                )
             )
         elif max(transfer) < 0.5:
             w(
