@@ -913,6 +913,10 @@ def main() -> None:
         w(f"| total | {total:.1f} |")
         if total > 120:
             w(f"\nThe total is {total - 120:.0f} min over the project's 2-hour budget for the build on 2 CPU cores.")
+        else:
+            w(
+                f"\nThe total is within the project's 2-hour budget for the build on 2 CPU cores, by {120 - total:.1f} min."
+            )
     if times.get("_notes"):
         w("\n" + times["_notes"] + "\n")
     w("\n## Limitations\n")

@@ -8,7 +8,7 @@ Resumable, and optionally time-bounded: with `--steps 0`, `--max-minutes` fixes 
 the measured speed of the first steps (stored in the checkpoint, so a resumed run keeps the same schedule);
 otherwise it only stops a run that overruns it. A checkpoint is written every `--ckpt-minutes` and the model is exported (float16) to the output folder at each checkpoint.
 
-Run: python scripts/demo_model/train_model.py   (the recipe's 3600 steps; about 95 min on 2 CPU cores)
+Run: python scripts/demo_model/train_model.py   (the recipe's 3600 steps; about 76 min on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from torch import nn
 # more so in the annealing phase, at a peak learning rate of 6e-3.
 REPEAT = "antonym=3,translation=3,codeswitch=2,interleaved=2"
 ANNEAL_REPEAT = "antonym=6,translation=6,codeswitch=3,interleaved=3"
-STEPS = 3600  # about 95 minutes on 2 CPU cores (1.58 s/step measured with the tie and the 5,832-entry vocabulary)
+STEPS = 3600  # about 76 minutes on 2 CPU cores (1.26 s/step over a full CPU run with the tie, 2026-11-27)
 # Translation-equivalent table words (one token each with the whole-word tokenizer) start with equal
 # embedding and unembedding rows and a penalty of this weight keeps them close: the lever that gave
 # cross-lingual transfer in sweep.py's runs (none of width, depth, steps or task mix did).
