@@ -143,7 +143,9 @@ for name, flags in ROUND3.items():
 # $BABELGRAPH_DEMO_OUT pointing at that build's data and tokenizer.
 for name in ("w1", "w1_seed2", "w1_seed3", "w1_3000", "w1_3000_seed2", "in10_out0.3", "in3_out0.3"):
     RUNS[f"r4_{name}"] = list(RUNS[f"r3_{name}"])
-
+# Every run above predates the language offset, which train_model.py now applies by default (the v4 recipe).
+for flags in RUNS.values():
+    flags.append("--no-align-language-offset")
 
 # Round 5 (not yet run on an accelerator): the unembedding penalty measured from the group mean plus one offset per
 # language (--align-language-offset). In one continuation of the shipped model (untie_probe.py) English transfer
