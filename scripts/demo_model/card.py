@@ -1037,6 +1037,14 @@ def main() -> None:
                 + " of the time (held-out wordings; target 50%). It learns each pair in the languages it is taught "
                 "in and knows the translations, but does not compose them."
             )
+    if r and "antonyms" in r:
+        failing = [k for k, v in r["antonyms"]["per_heldout_wording"].items() if k.endswith("|taught") and v < 0.3]
+        if failing:
+            w(
+                "- **Some held-out wordings fail even on taught pairs**: "
+                + ", ".join(f"`{k.split('|')[1]}` ({pct(r['antonyms']['per_heldout_wording'][k])})" for k in failing)
+                + " (top-1; *The language offset* compares each wording with the v3 model)."
+            )
     if r and (tm.get("align_init") or tm.get("align_weight")):
         tr = r.get("translation_heldout_wordings", {})
         if tr:

@@ -148,9 +148,10 @@ for flags in RUNS.values():
     flags.append("--no-align-language-offset")
 
 # Round 5 (not yet run on an accelerator): the unembedding penalty measured from the group mean plus one offset per
-# language (--align-language-offset). In one continuation of the shipped model (untie_probe.py) English transfer
-# was 53% against its control's 20%, and one run from scratch on 2 CPU cores used r5_lang_seed1234's flags. The
-# controls are the r3_homographs_w1 seeds. Here: seeds, the same without homographs, and 3000 steps (the CPU budget).
+# language (--align-language-offset). In one continuation of the v3 model (untie_probe.py) English transfer
+# was 53% against its control's 20%, and a run from scratch on 2 CPU cores with r5_lang_seed1234's flags is the v4
+# model. The controls are the r3_homographs_w1 seeds. Here: seeds, the same without homographs, and 3000 steps
+# (the CPU budget).
 LANG = [*ALIGN, "--align-homographs", "--align-language-offset"]
 for seed in ("1234", "2", "3"):
     RUNS[f"r5_lang_seed{seed}"] = [*LANG, "--seed", seed]

@@ -11,6 +11,8 @@ continued training alone changes the scores. It does not change the build's outp
 With `--language-offset` the unembedding rows are instead measured from their group's mean plus one offset per
 language (train_model.py's `--align-language-offset`), which frees the answer's language but keeps the words tied.
 `--row-seed` draws the rows in another order, for a replicate of a treatment and its control.
+The card's results were run on the v3 model, whose recipe had no offset; on the v4 model (built with the offset)
+the run with `--language-offset` is the recipe's own continuation, and the control is the one with it.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
