@@ -883,7 +883,12 @@ def main() -> None:
             f"from scratch on this project's 2-core VM ({tm['steps']} steps in {tm['minutes']:.1f} min with 2 torch "
             "threads, 2026-11-27; the shipped corpus and tokenizer). quick_eval on held-out wordings along training, "
             "float32 weights (the run scored itself every 900 steps; the build's own run does not, `--eval-every 0`)"
-            + (", beside a second seed trained the same way with one torch thread" if len(runs) > 1 else "")
+            + (
+                ", beside a second seed trained the same way (one torch thread for its first 921 steps, then resumed from "
+                "its checkpoint with two)"
+                if len(runs) > 1
+                else ""
+            )
             + ":\n"
         )
         w(
@@ -921,6 +926,25 @@ def main() -> None:
                 )
                 + f" {len(runs)} seed(s) of the offset, against {len(recipe_runs)} runs: a spread, not a distribution; "
                 "`sweep.py`'s round 5 has more seeds, and the offset without homographs, for an accelerator.\n"
+            )
+        same_seed = {1234: "r3_homographs_w1", 2: "r3_homographs_w1_seed2", 3: "r3_homographs_w1_seed3"}
+        by_name = {k.split("|")[1]: v for k, v in third.items() if v["evals"]}
+        matched = [
+            (run, by_name[same_seed[run["seed"]]]["evals"][-1]) for run in runs if same_seed.get(run["seed"]) in by_name
+        ]
+        if matched:
+            w(
+                "Seed for seed, against the v3 recipe's run with the same initialisation seed (third search, round 3, "
+                "the penalty without atomics, on a GPU; the data order is the same in all), transfer en/fr/zh at the last step: "
+                + "; ".join(
+                    f"seed {run['seed']} "
+                    + "/".join(pct(v3[f"heldout/transfer/{l}"]) for l in LANGS)
+                    + " without the offset, "
+                    + "/".join(pct(run["evals"][-1][f"heldout/transfer/{l}"]) for l in LANGS)
+                    + " with it"
+                    for run, v3 in matched
+                )
+                + ".\n"
             )
         before = _load(c / "previous_v3" / "eval_results.json")
         if before.get("targets") and r.get("targets"):
