@@ -982,6 +982,33 @@ def main() -> None:
                     + ", ".join(f"`{k.split('|', 1)[1]}`" for k in fell)
                     + f"); on the other {len(rest)}, transfer rose on {len(rose)} and fell on {len(dropped)}.\n"
                 )
+    probe_words = _load(c / "wording_probe.json")
+    if probe_words.get("this model"):
+        now, then = probe_words["this model"], probe_words.get("previous model", {})
+        kinds = [k for k in next(iter(now.values())) if k not in ("prompts", "commonest other")]
+        w("\n## What the model answers, by held-out wording\n")
+        w(
+            "`scripts/demo_model/wording_probe.py`: the top-1 next token on every held-out wording, every pair in both "
+            "directions (taught and transfer together, "
+            + str(next(iter(now.values()))["prompts"])
+            + " prompts per wording), by kind: the answer; another word of the tables in the wording's language "
+            "(the cue word included); a word of another language's table; a Chinese character on an English or "
+            "French wording; anything else"
+            + (", the v3 model -> this one" if then else "")
+            + ". Evaluation's prompts and answer tokens.\n"
+        )
+        w("| language | wording | " + " | ".join(kinds) + " | commonest other |")
+        w("|---|---|" + "---|" * (len(kinds) + 1))
+        for key, got in now.items():
+            lang, wording = key.split("|", 1)
+            before = then.get(key)
+            w(
+                f"| {lang} | `{wording}` | "
+                + " | ".join((f"{pct(before[k])} -> " if before else "") + pct(got[k]) for k in kinds)
+                + " | "
+                + " ".join(f"`{t!r}`" for t in got["commonest other"])
+                + " |"
+            )
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")

@@ -1,0 +1,90 @@
+"""Experiment: what does the model answer on each held-out antonym wording? (top-1 next token, by kind)
+
+The evaluation scores the first answer token; this says what the model gives instead, per wording, so a wording
+that fails can be told apart from a pair that fails: the answer, another word of the tables in the wording's
+language (the cue word included), a word of another language's table, a Chinese character on an English or French
+wording, or something else (the commonest listed). Every pair in both directions, taught and transfer together,
+with the evaluation's prompts (quick_eval's `prompt_and_answer`). `--previous FOLDER` scores an earlier build the same way, for the card's comparison.
+
+Run: python scripts/demo_model/wording_probe.py [--previous /path/to/previous/build]
+Writes <cache>/wording_probe.json, which card.py shows in the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import torch
+from common import ANT_HELDOUT, LANGS, antonym_plan, cache_dir, out_dir
+from quick_eval import prompt_and_answer
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+KINDS = ("right", "another table word", "a table word of another language", "a Chinese character", "other")
+
+
+def word_of(words: set[str], text: str) -> bool:
+    """Whether a token is the beginning of one of `words` (a whole word when the tokenizer keeps it whole)."""
+    return bool(text.strip()) and any(w.startswith(text.strip()) for w in words)
+
+
+def probe(folder: Path) -> dict[str, dict]:
+    """Share of each kind of top-1 answer per held-out wording, for the build in `folder`."""
+    from babelgraph.demo import load_demo_transformer
+
+    model = load_demo_transformer("cpu", folder=folder)
+    tok = model.tokenizer
+    plan = antonym_plan()
+    table = {lang: {w for p in plan for w in p["pair"][lang]} for lang in LANGS}
+    result = {}
+    for lang in LANGS:
+        for wording in ANT_HELDOUT[lang]:
+            kinds: Counter[str] = Counter()
+            others: Counter[str] = Counter()
+            for p in plan:
+                for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                    found = prompt_and_answer(tok, wording, a=a, b=b)
+                    if found is None:
+                        continue
+                    ids, answer = found
+                    with torch.no_grad():
+                        top = int(model(torch.tensor([ids]))[0, -1].argmax())
+                    text = tok.decode([top])
+                    if top == answer:
+                        kinds["right"] += 1
+                    elif lang != "zh" and CJK.search(text):
+                        kinds["a Chinese character"] += 1
+                    elif word_of(table[lang], text):
+                        kinds["another table word"] += 1
+                    elif any(word_of(table[other], text) for other in LANGS if other != lang):
+                        kinds["a table word of another language"] += 1
+                    else:
+                        kinds["other"] += 1
+                        others[text] += 1
+            n = sum(kinds.values())
+            result[f"{lang}|{wording}"] = {
+                "prompts": n,
+                **{k: kinds[k] / n for k in KINDS},
+                "commonest other": [t for t, _ in others.most_common(3)],
+            }
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--previous", type=Path, help="an earlier build's output folder, scored the same way")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    out = {"this model": probe(out_dir())}
+    if args.previous:
+        out["previous model"] = probe(args.previous)
+    path = cache_dir() / "wording_probe.json"
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
