@@ -1,5 +1,6 @@
 """The demo-model build's embedding tie (scripts/demo_model/train_model.py): the padded-table penalty equals a
-plain per-group loop, vanishes on tied rows, and its gradients pull each row towards its group's mean."""
+plain per-group loop, vanishes on tied rows, and its gradients pull each row towards its group's mean. Also the
+wording probe (wording_probe.py) against the shipped evaluation."""
 
 from __future__ import annotations
 
@@ -210,3 +211,23 @@ def test_loss_recovered_is_one_for_a_perfect_dictionary_and_zero_for_zero_ablati
     assert abs(zero - clean) > 1e-3  # the ablation matters, so the ratios above are not 0/0
     halved = mean_loss(model, batches, splice_hooks(hook, hook, lambda x: 0.5 * x))
     assert halved not in (clean, zero)
+
+
+def test_wording_probe_agrees_with_the_shipped_evaluation() -> None:
+    """wording_probe.py's share of right answers per held-out wording equals the card's evaluation (eval_results.json,
+    taught and transfer pairs weighted by their counts), so its other kinds describe the same prompts."""
+    import json
+
+    import wording_probe
+    from common import antonym_plan
+
+    demo = Path(train_model.__file__).parents[2] / "src/babelgraph/demo"
+    scores = json.loads((demo / "eval_results.json").read_text())["antonyms"]["per_heldout_wording"]
+    plan = antonym_plan()
+    probed = wording_probe.probe(demo)
+    assert len(probed) == 12
+    for key, got in probed.items():
+        assert sum(got[k] for k in wording_probe.KINDS) == pytest.approx(1.0)
+        taught = sum(key.split("|")[0] in p["taught"] for p in plan)
+        expected = (taught * scores[f"{key}|taught"] + (len(plan) - taught) * scores[f"{key}|transfer"]) / len(plan)
+        assert got["right"] == pytest.approx(expected, abs=1e-9), key
