@@ -1009,6 +1009,22 @@ def main() -> None:
                 + " ".join(f"`{t!r}`" for t in got["commonest other"])
                 + " |"
             )
+        extra = {name: got for name, got in probe_words.items() if name not in ("this model", "previous model")}
+        if extra:
+            w(
+                "\nThe answer's share (*right*) per wording for other runs scored the same way ("
+                + ", ".join(extra)
+                + "), beside this model's:\n"
+            )
+            w("| language | wording | this model | " + " | ".join(extra) + " |")
+            w("|---|---|---|" + "---|" * len(extra))
+            for key, got in now.items():
+                lang, wording = key.split("|", 1)
+                w(
+                    f"| {lang} | `{wording}` | {pct(got['right'])} | "
+                    + " | ".join(pct(e[key]["right"]) for e in extra.values())
+                    + " |"
+                )
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")

@@ -6,7 +6,7 @@ language (the cue word included), a word of another language's table, a Chinese 
 wording, or something else (the commonest listed). Every pair in both directions, taught and transfer together,
 with the evaluation's prompts (quick_eval's `prompt_and_answer`). `--previous FOLDER` scores an earlier build the same way, for the card's comparison.
 
-Run: python scripts/demo_model/wording_probe.py [--previous /path/to/previous/build]
+Run: python scripts/demo_model/wording_probe.py [--previous /path/to/previous/build] [--other NAME=FOLDER ...]
 Writes <cache>/wording_probe.json, which card.py shows in the model card.
 """
 
@@ -76,11 +76,23 @@ def probe(folder: Path) -> dict[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--previous", type=Path, help="an earlier build's output folder, scored the same way")
+    ap.add_argument(
+        "--other",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="another run's folder (weights, config and tokenizer), scored the same way under NAME; repeatable",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = {"this model": probe(out_dir())}
     if args.previous:
         out["previous model"] = probe(args.previous)
+    for item in args.other:
+        name, _, folder = item.partition("=")
+        if not folder:
+            ap.error(f"--other takes NAME=FOLDER, got {item!r}")
+        out[name] = probe(Path(folder))
     path = cache_dir() / "wording_probe.json"
     path.write_text(json.dumps(out, ensure_ascii=False, indent=1))
     print(f"wrote {path}")
