@@ -914,16 +914,16 @@ def main() -> None:
             w(
                 f"\nBaseline, the v3 recipe's {len(recipe_runs)} runs (*How the recipe was chosen*; on GPUs), at their "
                 f"last step: transfer {_spread(recipe_runs, 'transfer')}; taught pairs {_spread(recipe_runs, 'taught')}. "
-                + (
-                    "Every seed of the offset is above the v3 recipe's best English and French transfer run at the "
-                    "last step."
-                    if all(
-                        run["evals"][-1][f"heldout/transfer/{l}"] > max(e[f"heldout/transfer/{l}"] for e in recipe_runs)
-                        for run in runs
+                + "Against the v3 recipe's best run at the last step, English and French transfer: "
+                + "; ".join(
+                    f"seed {run['seed']} "
+                    + ", ".join(
+                        f"{l} {100 * (run['evals'][-1][f'heldout/transfer/{l}'] - max(e[f'heldout/transfer/{l}'] for e in recipe_runs)):+.0f} points"
                         for l in ("en", "fr")
                     )
-                    else "Not every seed of the offset is above the v3 recipe's best English and French transfer run."
+                    for run in runs
                 )
+                + "."
                 + f" {len(runs)} seed(s) of the offset, against {len(recipe_runs)} runs: a spread, not a distribution; "
                 "`sweep.py`'s round 5 has more seeds, and the offset without homographs, for an accelerator.\n"
             )
