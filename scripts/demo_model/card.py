@@ -5,6 +5,7 @@ Run: python scripts/demo_model/card.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -872,45 +873,54 @@ def main() -> None:
                 "\nEach is one run from the v3 weights, and reruns of one recipe from scratch differ "
                 "by tens of points (*How the recipe was chosen*), so no single difference here is established.\n"
             )
+    # The runs scored along training: this model's own run when it used --eval-every, and a second seed of the
+    # recipe if <cache>/lang_offset_cpu_seed2 holds one (train_model.py --seed 2 --run-dir ...; not a build step).
     runs = [tm] if tm.get("align_language_offset") and tm.get("evals") else []
     replicate = _load(c / "lang_offset_cpu_seed2" / "train_model.json")
     if runs and replicate.get("evals"):
         runs.append(replicate)
-    if runs:
+    if tm.get("align_language_offset"):
         w("\n## The language offset (the v4 recipe)\n")
         w(
             "This model is the v3 recipe with `--align-language-offset` (*Cross-lingual transfer by design*), trained "
-            f"from scratch on this project's 2-core VM ({tm['steps']} steps in {tm['minutes']:.1f} min with 2 torch "
-            "threads, 2026-11-27; the shipped corpus and tokenizer). quick_eval on held-out wordings along training, "
-            "float32 weights (the run scored itself every 900 steps; the build's own run does not, `--eval-every 0`)"
+            f"from scratch ({tm['steps']} steps in {tm['minutes']:.1f} min on {tm['device']}"
+            + (", including quick_eval every 900 steps" if runs else "")
+            + ")"
             + (
-                ", beside a second seed trained the same way (one torch thread for its first 921 steps, then resumed from "
-                "its checkpoint with two)"
-                if len(runs) > 1
-                else ""
-            )
-            + ":\n"
-        )
-        w(
-            "| run | step | taught en/fr/zh | transfer en/fr/zh | transfer: answer's share en/fr/zh |\n"
-            "|---|---|---|---|---|"
-        )
-        for run in runs:
-            label = f"seed {run['seed']}" + (" (this model)" if run is tm else "")
-            for e in run["evals"]:
-                w(
-                    f"| {label} | {e['step']} | "
-                    + " | ".join(
-                        "/".join(fmt.format(e[f"heldout/{key}/{l}"]) for l in LANGS)
-                        for key, fmt in (
-                            ("taught", "{:.0%}"),
-                            ("transfer", "{:.0%}"),
-                            ("transfer_answer_share", "{:.2f}"),
-                        )
-                    )
-                    + " |"
+                ". quick_eval on held-out wordings along training, float32 weights (the build's own run skips it, "
+                "`--eval-every 0`)"
+                + (
+                    ", beside a second seed trained the same way (2026-11-27: one torch thread for its first 921 "
+                    "steps, then resumed from its checkpoint with two)"
+                    if len(runs) > 1
+                    else ""
                 )
-        if recipe_runs:
+                + ":\n"
+                if runs
+                else ".\n"
+            )
+        )
+        if runs:
+            w(
+                "| run | step | taught en/fr/zh | transfer en/fr/zh | transfer: answer's share en/fr/zh |\n"
+                "|---|---|---|---|---|"
+            )
+            for run in runs:
+                label = f"seed {run['seed']}" + (" (this model)" if run is tm else "")
+                for e in run["evals"]:
+                    w(
+                        f"| {label} | {e['step']} | "
+                        + " | ".join(
+                            "/".join(fmt.format(e[f"heldout/{key}/{l}"]) for l in LANGS)
+                            for key, fmt in (
+                                ("taught", "{:.0%}"),
+                                ("transfer", "{:.0%}"),
+                                ("transfer_answer_share", "{:.2f}"),
+                            )
+                        )
+                        + " |"
+                    )
+        if recipe_runs and runs:
             w(
                 f"\nBaseline, the v3 recipe's {len(recipe_runs)} runs (*How the recipe was chosen*; on GPUs), at their "
                 f"last step: transfer {_spread(recipe_runs, 'transfer')}; taught pairs {_spread(recipe_runs, 'taught')}. "
@@ -924,7 +934,7 @@ def main() -> None:
                     for run in runs
                 )
                 + "."
-                + f" {len(runs)} seed(s) of the offset, against {len(recipe_runs)} runs: a spread, not a distribution; "
+                + f" {len(runs)} {'seed' if len(runs) == 1 else 'seeds'} of the offset, against {len(recipe_runs)} runs: a spread, not a distribution; "
                 "`sweep.py`'s round 5 has more seeds, and the offset without homographs, for an accelerator.\n"
             )
         same_seed = {1234: "r3_homographs_w1", 2: "r3_homographs_w1_seed2", 3: "r3_homographs_w1_seed3"}
@@ -983,7 +993,11 @@ def main() -> None:
                     + f"); on the other {len(rest)}, transfer rose on {len(rose)} and fell on {len(dropped)}.\n"
                 )
     probe_words = _load(c / "wording_probe.json")
-    if probe_words.get("this model"):
+    weights = o / "model.safetensors"
+    same_model = (
+        weights.exists() and probe_words.get("weights sha256") == hashlib.sha256(weights.read_bytes()).hexdigest()
+    )
+    if probe_words.get("this model") and same_model:
         now, then = probe_words["this model"], probe_words.get("previous model", {})
         kinds = [k for k in next(iter(now.values())) if k not in ("prompts", "commonest other")]
         w("\n## What the model answers, by held-out wording\n")
@@ -991,9 +1005,9 @@ def main() -> None:
             "`scripts/demo_model/wording_probe.py`: the top-1 next token on every held-out wording, every pair in both "
             "directions (taught and transfer together, "
             + str(next(iter(now.values()))["prompts"])
-            + " prompts per wording), by kind: the answer; another word of the tables in the wording's language "
-            "(the cue word included); a word of another language's table; a Chinese character on an English or "
-            "French wording; anything else"
+            + " prompts per wording), by kind: the answer; the answer in another language; another word of the tables in the wording's language "
+            "(the cue word included); a word of another language's table (its first token); another Chinese "
+            "character on an English or French wording; anything else"
             + (", the v3 model -> this one" if then else "")
             + ". Evaluation's prompts and answer tokens.\n"
         )
@@ -1001,28 +1015,32 @@ def main() -> None:
         w("|---|---|" + "---|" * (len(kinds) + 1))
         for key, got in now.items():
             lang, wording = key.split("|", 1)
-            before = then.get(key)
+            old = then.get(key)
             w(
                 f"| {lang} | `{wording}` | "
-                + " | ".join((f"{pct(before[k])} -> " if before else "") + pct(got[k]) for k in kinds)
+                + " | ".join((f"{pct(old[k])} -> " if old else "") + pct(got[k]) for k in kinds)
                 + " | "
                 + " ".join(f"`{t!r}`" for t in got["commonest other"])
                 + " |"
             )
-        extra = {name: got for name, got in probe_words.items() if name not in ("this model", "previous model")}
-        if extra:
+        other_runs = {
+            name: got
+            for name, got in probe_words.items()
+            if name not in ("this model", "previous model", "weights sha256")
+        }
+        if other_runs:
             w(
-                "\nThe answer's share (*right*) per wording for other runs scored the same way ("
-                + ", ".join(extra)
+                "\nRight answers (top-1) per wording for other runs scored the same way ("
+                + ", ".join(other_runs)
                 + "), beside this model's:\n"
             )
-            w("| language | wording | this model | " + " | ".join(extra) + " |")
-            w("|---|---|---|" + "---|" * len(extra))
+            w("| language | wording | this model | " + " | ".join(other_runs) + " |")
+            w("|---|---|---|" + "---|" * len(other_runs))
             for key, got in now.items():
                 lang, wording = key.split("|", 1)
                 w(
                     f"| {lang} | `{wording}` | {pct(got['right'])} | "
-                    + " | ".join(pct(e[key]["right"]) for e in extra.values())
+                    + " | ".join(pct(e[key]["right"]) for e in other_runs.values())
                     + " |"
                 )
     repro = _load(c / "cpu_repro.json")
@@ -1083,8 +1101,23 @@ def main() -> None:
                     if recipe_runs and tm.get("align_language_offset")
                     else ""
                 )
+                + (
+                    "; a second seed of this recipe reached "
+                    + ", ".join(f"{l} {pct(replicate['evals'][-1][f'heldout/transfer/{l}'])}" for l in LANGS)
+                    + " (quick_eval, *The language offset*)"
+                    if replicate.get("evals")
+                    else ""
+                )
                 + ". It comes from a prior put in by design, and runs of one recipe differ by much; more steps than "
                 "2 CPU cores allow in the build's budget were not tried."
+            )
+        elif max(transfer) < 0.5:
+            w(
+                "- **No cross-lingual transfer.** On pairs whose antonym task was never taught in a language, the "
+                "model answers correctly "
+                + ", ".join(f"{l} {pct(t)}" for l, t in zip(LANGS, transfer))
+                + " of the time (held-out wordings; target 50%). It learns each pair in the languages it is taught "
+                "in and knows the translations, but does not compose them."
             )
         taught = [r["antonyms"]["heldout_wordings"]["taught"][l] for l in LANGS]
         low = [(l, t) for l, t in zip(LANGS, taught) if t < 0.7]
@@ -1095,14 +1128,6 @@ def main() -> None:
                 + " (target 70%)"
                 + (f"; the v3 recipe's runs ranged over {_spread(recipe_runs, 'taught')}" if recipe_runs else "")
                 + "."
-            )
-        elif max(transfer) < 0.5:
-            w(
-                "- **No cross-lingual transfer.** On pairs whose antonym task was never taught in a language, the "
-                "model answers correctly "
-                + ", ".join(f"{l} {pct(t)}" for l, t in zip(LANGS, transfer))
-                + " of the time (held-out wordings; target 50%). It learns each pair in the languages it is taught "
-                "in and knows the translations, but does not compose them."
             )
     if r and "antonyms" in r:
         failing = [k for k, v in r["antonyms"]["per_heldout_wording"].items() if k.endswith("|taught") and v < 0.3]

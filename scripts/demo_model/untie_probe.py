@@ -1,9 +1,9 @@
 """Experiment: does loosening the tie on the output side let the model answer in the wording's language?
 
-The evaluation found that on pairs never taught in a language the model mostly reaches the antonym but puts
-about a third of that probability on the wording's spelling (quick_eval's `answer_share`): the unembedding rows
-of `night`, `nuit` and `夜` are held together by the tie's penalty, so the answer's language can only come from
-their small differences. This continues training the built model on the annealing mix at the recipe's final
+On the v3 model the evaluation found that on pairs never taught in a language the model mostly reaches the
+antonym but puts about a third of that probability on the wording's spelling (quick_eval's `answer_share`): the
+unembedding rows of `night`, `nuit` and `夜` are held together by the tie's penalty, so the answer's language can
+only come from their small differences. This continues training the built model on the annealing mix at the recipe's final
 learning rate with the penalty's unembedding weight changed (`--align-weight-out`), and scores it with
 quick_eval before and after. The control is the same continuation with the recipe's own weights, since
 continued training alone changes the scores. It does not change the build's output.
@@ -11,8 +11,9 @@ continued training alone changes the scores. It does not change the build's outp
 With `--language-offset` the unembedding rows are instead measured from their group's mean plus one offset per
 language (train_model.py's `--align-language-offset`), which frees the answer's language but keeps the words tied.
 `--row-seed` draws the rows in another order, for a replicate of a treatment and its control.
-The card's results were run on the v3 model, whose recipe had no offset; on the v4 model (built with the offset)
-the run with `--language-offset` is the recipe's own continuation, and the control is the one with it.
+The card's results were run on the v3 model, whose recipe had no offset. On the v4 model (built with the offset) the
+recipe's own continuation, and so the control, is the run with `--language-offset`; its results would overwrite the
+v3 files of the same name, so move those aside first.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset

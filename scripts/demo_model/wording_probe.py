@@ -1,10 +1,11 @@
 """Experiment: what does the model answer on each held-out antonym wording? (top-1 next token, by kind)
 
 The evaluation scores the first answer token; this says what the model gives instead, per wording, so a wording
-that fails can be told apart from a pair that fails: the answer, another word of the tables in the wording's
-language (the cue word included), a word of another language's table, a Chinese character on an English or French
-wording, or something else (the commonest listed). Every pair in both directions, taught and transfer together,
-with the evaluation's prompts (quick_eval's `prompt_and_answer`). `--previous FOLDER` scores an earlier build the same way, for the card's comparison.
+that fails can be told apart from a pair that fails: the answer, the answer in another language, another word of the
+tables in the wording's language (the cue word included), a word of another language's table, another Chinese
+character on an English or French wording, or something else (the commonest listed). Every pair in both directions,
+taught and transfer together, with the evaluation's prompts (quick_eval's `prompt_and_answer`). `--previous FOLDER`
+scores an earlier build the same way, for the card's comparison.
 
 Run: python scripts/demo_model/wording_probe.py [--previous /path/to/previous/build] [--other NAME=FOLDER ...]
 Writes <cache>/wording_probe.json, which card.py shows in the model card.
@@ -13,6 +14,7 @@ Writes <cache>/wording_probe.json, which card.py shows in the model card.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 from collections import Counter
@@ -23,12 +25,23 @@ from common import ANT_HELDOUT, LANGS, antonym_plan, cache_dir, out_dir
 from quick_eval import prompt_and_answer
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-KINDS = ("right", "another table word", "a table word of another language", "a Chinese character", "other")
+KINDS = (
+    "right",
+    "the answer in another language",
+    "another table word",
+    "a table word of another language",
+    "another Chinese character",
+    "other",
+)
 
 
 def word_of(words: set[str], text: str) -> bool:
-    """Whether a token is the beginning of one of `words` (a whole word when the tokenizer keeps it whole)."""
-    return bool(text.strip()) and any(w.startswith(text.strip()) for w in words)
+    """Whether a token is the first token of one of `words`: the whole English or French word (the tokenizer keeps
+    table words whole), or the first character of a Chinese one."""
+    piece = text.strip()
+    if not piece:
+        return False
+    return piece in words or (bool(CJK.fullmatch(piece)) and any(w.startswith(piece) for w in words))
 
 
 def probe(folder: Path) -> dict[str, dict]:
@@ -45,7 +58,9 @@ def probe(folder: Path) -> dict[str, dict]:
             kinds: Counter[str] = Counter()
             others: Counter[str] = Counter()
             for p in plan:
-                for a, b in (p["pair"][lang], p["pair"][lang][::-1]):
+                for side in (1, 0):  # the answer is the pair's second word, then its first
+                    a, b = p["pair"][lang][1 - side], p["pair"][lang][side]
+                    translations = [p["pair"][other][side] for other in LANGS if other != lang]
                     found = prompt_and_answer(tok, wording, a=a, b=b)
                     if found is None:
                         continue
@@ -55,22 +70,31 @@ def probe(folder: Path) -> dict[str, dict]:
                     text = tok.decode([top])
                     if top == answer:
                         kinds["right"] += 1
-                    elif lang != "zh" and CJK.search(text):
-                        kinds["a Chinese character"] += 1
+                    elif any(word_of({t}, text) for t in translations):
+                        kinds["the answer in another language"] += 1
                     elif word_of(table[lang], text):
                         kinds["another table word"] += 1
                     elif any(word_of(table[other], text) for other in LANGS if other != lang):
                         kinds["a table word of another language"] += 1
+                    elif lang != "zh" and CJK.search(text):
+                        kinds["another Chinese character"] += 1
                     else:
                         kinds["other"] += 1
                         others[text] += 1
             n = sum(kinds.values())
+            if not n:
+                continue
             result[f"{lang}|{wording}"] = {
                 "prompts": n,
                 **{k: kinds[k] / n for k in KINDS},
                 "commonest other": [t for t, _ in others.most_common(3)],
             }
     return result
+
+
+def weights_sha256(folder: Path) -> str:
+    """Which weights the results belong to: card.py shows them only beside the same model."""
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
 def main() -> None:
@@ -85,7 +109,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     torch.set_num_threads(1)
-    out = {"this model": probe(out_dir())}
+    out = {"this model": probe(out_dir()), "weights sha256": weights_sha256(out_dir())}
     if args.previous:
         out["previous model"] = probe(args.previous)
     for item in args.other:
