@@ -5,12 +5,11 @@ Run: python scripts/demo_model/card.py
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir
+from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir, weights_sha256
 
 
 def _load(p: Path) -> Any:  # a dict, or the sweep's list; {} if missing
@@ -66,7 +65,9 @@ def main() -> None:
     tm = _load(c / "train_model.json")
     td = _load(c / "train_dictionaries.json")
     times = _load(c / "build_times.json")
-    previous = _load(c / "previous_v3" / "train_model.json")  # the model v4 replaced, for the comparisons
+    # The model v4 replaced (its train_model.json and eval_results.json, copied there by hand), for the comparisons.
+    previous = _load(c / "previous_v3" / "train_model.json")
+    previous_eval = _load(c / "previous_v3" / "eval_results.json")
     sizes = {p.relative_to(o).as_posix(): p.stat().st_size for p in o.rglob("*") if p.is_file()}
     total_mb = sum(sizes.values()) / 2**20
     dict_mb = sum(v for k, v in sizes.items() if k.startswith(("transcoders", "residual_saes"))) / 2**20
@@ -884,7 +885,7 @@ def main() -> None:
         w(
             "This model is the v3 recipe with `--align-language-offset` (*Cross-lingual transfer by design*), trained "
             f"from scratch ({tm['steps']} steps in {tm['minutes']:.1f} min on {tm['device']}"
-            + (", including quick_eval every 900 steps" if runs else "")
+            + (f", including quick_eval every {runs[0]['evals'][0]['step']} steps" if runs else "")
             + ")"
             + (
                 ". quick_eval on held-out wordings along training, float32 weights (the build's own run skips it, "
@@ -956,7 +957,7 @@ def main() -> None:
                 )
                 + ".\n"
             )
-        before = _load(c / "previous_v3" / "eval_results.json")
+        before = previous_eval
         if before.get("targets") and r.get("targets"):
             w("\nThe card's targets, the v3 model (the tie without the offset, shipped before) against this one:\n")
             w("| target | v3 model | this model (v4) |\n|---|---|---|")
@@ -993,11 +994,8 @@ def main() -> None:
                     + f"); on the other {len(rest)}, transfer rose on {len(rose)} and fell on {len(dropped)}.\n"
                 )
     probe_words = _load(c / "wording_probe.json")
-    weights = o / "model.safetensors"
-    same_model = (
-        weights.exists() and probe_words.get("weights sha256") == hashlib.sha256(weights.read_bytes()).hexdigest()
-    )
-    if probe_words.get("this model") and same_model:
+    current = weights_sha256(o)
+    if probe_words.get("this model") and current and probe_words.get("weights sha256") == current:
         now, then = probe_words["this model"], probe_words.get("previous model", {})
         kinds = [k for k in next(iter(now.values())) if k not in ("prompts", "commonest other")]
         w("\n## What the model answers, by held-out wording\n")

@@ -7,6 +7,7 @@ Self-contained: nothing here imports babelgraph. Caches live in $BABELGRAPH_DEMO
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -44,6 +45,13 @@ def out_dir() -> Path:
     d = Path(os.environ.get("BABELGRAPH_DEMO_OUT", "/work/staging/demo"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def weights_sha256(folder: Path) -> str | None:
+    """Which transformer a probe's results belong to (None if the folder has no weights), so the card shows them only
+    beside the same model."""
+    path = folder / "model.safetensors"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def read_jsonl(path: Path) -> list[dict]:

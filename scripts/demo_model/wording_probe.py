@@ -14,14 +14,13 @@ Writes <cache>/wording_probe.json, which card.py shows in the model card.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from collections import Counter
 from pathlib import Path
 
 import torch
-from common import ANT_HELDOUT, LANGS, antonym_plan, cache_dir, out_dir
+from common import ANT_HELDOUT, LANGS, antonym_plan, cache_dir, out_dir, weights_sha256
 from quick_eval import prompt_and_answer
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -90,11 +89,6 @@ def probe(folder: Path) -> dict[str, dict]:
                 "commonest other": [t for t, _ in others.most_common(3)],
             }
     return result
-
-
-def weights_sha256(folder: Path) -> str:
-    """Which weights the results belong to: card.py shows them only beside the same model."""
-    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
 def main() -> None:
