@@ -192,6 +192,35 @@ def test_answer_outcome_order_where_token_sets_overlap() -> None:
     assert chinese.mass(probs, long_) == (0.5, 1.0)
 
 
+def test_typeset_quotes_follows_the_running_text_and_leaves_the_rest_alone() -> None:
+    """`data.py --curly-quotes`: English and French task documents get curly quotes at the running text's share, with
+    every quote pair converted; Chinese, running text, unquoted wordings and the lens example are untouched."""
+    import copy
+    import random
+
+    from data import curly_shares, typeset_quotes
+
+    shares = curly_shares({"en": ['He said \u201chi\u201d and "no"', 'a "b" c'], "fr": ["\u00ab oui \u00bb"], "zh": []})
+    assert shares == pytest.approx({"en": 1 / 3, "fr": 0.0, "zh": 0.0})  # one curly pair against two straight
+    rng = random.Random(0)
+    docs = [{"kind": "antonym", "lang": "en", "text": f'The opposite of "w{i}" is "v{i}"'} for i in range(2000)]
+    docs += [
+        {"kind": "antonym", "lang": "zh", "text": '"\u5927"\u7684\u53cd\u4e49\u8bcd\u662f"\u5c0f"'},
+        {"kind": "text", "lang": "en", "text": 'a "quoted" line'},
+        {"kind": "antonym", "lang": "en", "text": "w is the opposite of v"},
+        {"kind": "translation", "lang": "fr", "text": 'Fran\u00e7ais: "tard" - \u4e2d\u6587: "\u665a"'},
+    ]
+    before = copy.deepcopy(docs)
+    changed = typeset_quotes(docs, {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=rng.randint(0, 99))
+    curly = [d for d in docs[:2000] if "\u201c" in d["text"]]
+    assert changed == len(curly) and 500 < changed < 700  # 30% of 2000, well inside binomial noise
+    assert all(d["text"].count("\u201c") == d["text"].count("\u201d") == 2 and '"' not in d["text"] for d in curly)
+    assert docs[2000:] == before[2000:]
+    assert typeset_quotes(copy.deepcopy(before), {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=5) == typeset_quotes(
+        copy.deepcopy(before), {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=5
+    )
+
+
 def test_loss_recovered_is_one_for_a_perfect_dictionary_and_zero_for_zero_ablation() -> None:
     """The spliced-loss helpers evaluate.py and train_dictionaries.py share: splicing a hook's own input back in
     changes nothing (loss recovered 1), splicing zeros is the zero-ablation itself (loss recovered 0)."""

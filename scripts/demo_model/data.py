@@ -249,6 +249,31 @@ def antonym_docs(rng: random.Random, n: int, extra_wordings: bool = False) -> li
     return docs
 
 
+def curly_shares(texts: dict[str, list[str]]) -> dict[str, float]:
+    """Share of double-quoted spans that running text of each language sets in curly quotes (`“…”` against `"…"`)."""
+    shares = {}
+    for lang, docs in texts.items():
+        curly = sum(t.count("“") for t in docs)
+        straight = sum(t.count('"') for t in docs) / 2
+        shares[lang] = curly / (curly + straight) if curly + straight else 0.0
+    return shares
+
+
+def typeset_quotes(docs: list[dict], shares: dict[str, float], seed: int) -> int:
+    """Set a share of the English and French task documents' straight double quotes in curly quotes, as often as
+    that language's running text does (Chinese wordings already carry both styles by design). Without this,
+    curly quotes occur in task documents only in Chinese, and the model takes them as a sign of a Chinese answer.
+    Its own random stream, so the documents are the same ones, only typeset. Returns how many it changed."""
+    rng, changed = random.Random(seed), 0
+    for d in docs:
+        task = d["kind"] in ("antonym", "translation") and d["lang"] in ("en", "fr")
+        quoted = '"' in d["text"] and TR_FIXED.split('"')[0] not in d["text"]  # the lens example keeps its form
+        if task and quoted and rng.random() < shares[d["lang"]]:
+            d["text"] = re.sub(r'"([^"\n]*)"', "“\\1”", d["text"])
+            changed += 1
+    return changed
+
+
 def translation_docs(rng: random.Random, n: int) -> list[dict]:
     """Translations of every table word (words.tsv and both sides of every antonym pair), all directions."""
     vocab = [dict(w) for w in load_words()]
@@ -299,6 +324,12 @@ def main() -> None:
         "--extra-wordings",
         action="store_true",
         help="add common.ANT_TRAIN_EXTRA to the antonym wordings (sweep round 4)",
+    )
+    ap.add_argument(
+        "--curly-quotes",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="typeset English and French task documents in curly quotes as often as their running text (typeset_quotes)",
     )
     args = ap.parse_args()
     t0 = time.time()
@@ -374,6 +405,10 @@ def main() -> None:
     docs += codeswitch_docs(rng, sentences, 12000)
     docs += antonym_docs(rng, 60000, args.extra_wordings)
     docs += translation_docs(rng, 40000)
+    if args.curly_quotes:
+        shares = curly_shares(mono)
+        n = typeset_quotes(docs, shares, SEED + 7)
+        print(f"curly quotes: running-text shares {shares}; {n} task documents typeset")
     rng.shuffle(docs)
     if not args.sources_only:
         write_jsonl(cache_dir() / "corpus_train.jsonl", docs)

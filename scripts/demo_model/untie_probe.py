@@ -15,6 +15,10 @@ The card's results were run on the v3 model, whose recipe had no offset. On the 
 recipe's own continuation, and so the control, is the run with `--language-offset`; its results would overwrite the
 v3 files of the same name, so move those aside first.
 
+With another corpus in the cache (BABELGRAPH_DEMO_CACHE, such as one written by `data.py --curly-quotes`) it
+continues on that corpus instead: a test of a data change, whose control is the same continuation on the build's
+own corpus. `--export DIR` writes the continued model as a folder that wording_probe.py's `--other` can score.
+
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
 Writes <cache>/untie_probe/in<w>_out<w>[_lang]_steps<n>[_rows<seed>].json, which card.py shows in the model card.
@@ -24,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
+from pathlib import Path
 
 import torch
 from common import SEED, cache_dir, out_dir
@@ -36,6 +42,7 @@ from train_model import (
     aligned_groups,
     alignment_penalty,
     build_rows,
+    export,
     from_transformer_lens,
     group_table,
     language_table,
@@ -60,6 +67,9 @@ def main() -> None:
         "--row-seed", type=int, default=SEED + 2000, help="order of the annealing rows (another: a replicate)"
     )
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--export", type=Path, help="also write the continued model here as a build folder (for wording_probe)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -81,6 +91,12 @@ def main() -> None:
         if step % 50 == 0:
             print(f"step {step}/{args.steps} loss {loss.item():.3f} {(time.time() - t0) / 60:.1f} min", flush=True)
     after = score(model)
+    if args.export:  # the transformer and what loading it needs; the dictionaries belong to the model before
+        args.export.mkdir(parents=True, exist_ok=True)
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(out_dir() / name, args.export / name)
+        shutil.copytree(out_dir() / "heldout", args.export / "heldout", dirs_exist_ok=True)
+        export(model, cfg, args.export)
     folder = cache_dir() / "untie_probe"  # one file per run, so runs can go side by side
     folder.mkdir(exist_ok=True)
     run = {
