@@ -9,7 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common import ANT_HELDOUT, ANT_TRAIN, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir, weights_sha256
+from common import (
+    ANT_HELDOUT,
+    ANT_TRAIN,
+    LANGS,
+    SEED,
+    TR_HELDOUT,
+    TR_TRAIN,
+    cache_dir,
+    out_dir,
+    read_jsonl,
+    weights_sha256,
+)
 
 
 def _load(p: Path) -> Any:  # a dict, or the sweep's list; {} if missing
@@ -53,6 +64,110 @@ def _sweep_row(name: str, e: dict, steps: bool = True) -> str:
         + "/".join(f"{e[f'udhr_loss/{l}']:.2f}" for l in LANGS)
         + " |"
     )
+
+
+def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
+    """The card's section on `data.py --curly-quotes`, from <cache>/typeset_probe/ (empty if absent): continuations of
+    this model on the typeset corpus and on the build's own (the control), the answers per held-out wording, and a
+    run from scratch on the typeset corpus, seed for seed against this model's run."""
+    folder = c / "typeset_probe"
+    runs = {f.stem: _load(f) for f in sorted(folder.glob("*_steps*.json"))}
+    words = _load(folder / "wording_probe.json")
+    if not runs or words.get("weights sha256") != current:
+        return []
+    corpus = _load(folder / "corpus_stats.json").get("curly_quotes") or {}
+    scratch = _load(folder / "scratch" / "train_model.json")
+    out = ["\n## Curly quotes in English and French task documents (experiment on this model)\n"]
+    shares = corpus.get("running_text_shares", {})
+    curly: dict[str, list[int]] = {l: [0, 0] for l in LANGS}  # task documents of each language: with “, all
+    for doc in read_jsonl(c / "corpus_train.jsonl") if (c / "corpus_train.jsonl").exists() else []:
+        if doc["kind"] in ("antonym", "translation"):
+            curly[doc["lang"]][0] += "\u201c" in doc["text"]
+            curly[doc["lang"]][1] += 1
+    out.append(
+        "In this model's training mix curly double quotes (`“…”`) are in "
+        + "; ".join(f"{l} {n:,} of {total:,}" for l, (n, total) in curly.items())
+        + " antonym and translation documents, while the running text sets "
+        + ", ".join(f"{l} {pct(shares[l])}" for l in LANGS if l in shares)
+        + " of its double-quoted spans in them. `data.py --curly-quotes` (off in this build) typesets that share of "
+        "the English and French antonym and translation documents in curly quotes"
+        + (f" ({corpus['documents']} documents)" if corpus.get("documents") else "")
+        + ": the same documents, only typeset. One English and one French held-out wording use curly quotes; with the "
+        "option their quote style is seen in training (their word order is not), so part of any gain on them comes "
+        "by construction.\n"
+    )
+    out.append(
+        "Continuations of this model for the same steps and rows at the recipe's final learning rate "
+        "(`untie_probe.py` with the language offset and the recipe's penalty; the control continues on the build's own "
+        "corpus as the committed data step writes it), quick_eval on held-out wordings, before -> after:\n"
+    )
+    out.append(
+        "| corpus | steps | row seed | taught en/fr/zh | transfer en/fr/zh | canonical p en/fr/zh | UDHR loss en/fr/zh |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
+    keys = (
+        ("heldout/taught/{l}", "{:.0%}"),
+        ("heldout/transfer/{l}", "{:.0%}"),
+        ("canonical_p/{l}", "{:.2f}"),
+        ("udhr_loss/{l}", "{:.2f}"),
+    )
+    for name, run in runs.items():
+        out.append(
+            f"| {'typeset' if name.startswith('curly') else 'control'} | {run['steps']} | {run['row_seed']} | "
+            + " | ".join(
+                "/".join(
+                    f"{fmt.format(run['before'][key.format(l=l)])}->{fmt.format(run['after'][key.format(l=l)])}"
+                    for l in LANGS
+                )
+                for key, fmt in keys
+            )
+            + " |"
+        )
+    if scratch.get("evals"):
+        ours = {e["step"]: e for e in tm.get("evals", [])}
+        out.append(
+            f"\nFrom scratch on the typeset corpus (seed {scratch['seed']}, {scratch['steps']} steps, "
+            f"{scratch['minutes']:.1f} min on {scratch['device']}; the committed data step's corpus, sha256 "
+            f"{scratch.get('corpus_sha256', '?')[:8]}, so its running text and tokenizer differ slightly from this "
+            "model's; not shipped), quick_eval beside this model's run at the same steps:\n"
+        )
+        out.append("| step | taught en/fr/zh, this model -> typeset | transfer en/fr/zh, this model -> typeset |")
+        out.append("|---|---|---|")
+        for e in scratch["evals"]:
+            mine = ours.get(e["step"])
+            out.append(
+                f"| {e['step']} | "
+                + " | ".join(
+                    "/".join(
+                        (f"{pct(mine[f'heldout/{kind}/{l}'])}->" if mine else "") + pct(e[f"heldout/{kind}/{l}"])
+                        for l in LANGS
+                    )
+                    for kind in ("taught", "transfer")
+                )
+                + " |"
+            )
+    others = {k: v for k, v in words.items() if k not in ("this model", "weights sha256")}
+    out.append(
+        "\nThe top answer per held-out wording (`wording_probe.py`): right, and the antonym or a table word in "
+        "another language than the wording's, for this model and each run above:\n"
+    )
+    out.append("| language | wording | this model | " + " | ".join(others) + " |")
+    out.append("|---|---|---|" + "---|" * len(others))
+
+    def cell(got: dict) -> str:
+        foreign = got["the answer in another language"] + got["a table word of another language"]
+        return f"{pct(got['right'])} right, {pct(foreign)} other language"
+
+    for key, got in words["this model"].items():
+        lang, wording = key.split("|", 1)
+        out.append(
+            f"| {lang} | `{wording}` | {cell(got)} | " + " | ".join(cell(run[key]) for run in others.values()) + " |"
+        )
+    out.append(
+        "\nEach line is one run; continuations and runs from scratch of one recipe differ by tens of points "
+        "(*The language offset*), so a difference of a few points here is not established.\n"
+    )
+    return out
 
 
 def main() -> None:
@@ -993,8 +1108,8 @@ def main() -> None:
                     + ", ".join(f"`{k.split('|', 1)[1]}`" for k in fell)
                     + f"); on the other {len(rest)}, transfer rose on {len(rose)} and fell on {len(dropped)}.\n"
                 )
-    probe_words = _load(c / "wording_probe.json")
     current = weights_sha256(o)
+    probe_words = _load(c / "wording_probe.json")
     if probe_words.get("this model") and current and probe_words.get("weights sha256") == current:
         now, then = probe_words["this model"], probe_words.get("previous model", {})
         kinds = [k for k in next(iter(now.values())) if k not in ("prompts", "commonest other")]
@@ -1041,6 +1156,7 @@ def main() -> None:
                     + " | ".join(pct(e[key]["right"]) for e in other_runs.values())
                     + " |"
                 )
+    L += quote_typesetting(c, tm, current)
     repro = _load(c / "cpu_repro.json")
     if repro:
         w("\n## Reproduction on CPU\n")

@@ -405,10 +405,11 @@ def main() -> None:
     docs += codeswitch_docs(rng, sentences, 12000)
     docs += antonym_docs(rng, 60000, args.extra_wordings)
     docs += translation_docs(rng, 40000)
+    typeset = None
     if args.curly_quotes:
         shares = curly_shares(mono)
-        n = typeset_quotes(docs, shares, SEED + 7)
-        print(f"curly quotes: running-text shares {shares}; {n} task documents typeset")
+        typeset = {"running_text_shares": shares, "documents": typeset_quotes(docs, shares, SEED + 7)}
+        print(f"curly quotes: running-text shares {shares}; {typeset['documents']} task documents typeset")
     rng.shuffle(docs)
     if not args.sources_only:
         write_jsonl(cache_dir() / "corpus_train.jsonl", docs)
@@ -439,7 +440,8 @@ def main() -> None:
     }
     (cache_dir() / "sources.json").write_text(json.dumps(sources, indent=1, ensure_ascii=False))
     if not args.sources_only:
-        (cache_dir() / "corpus_stats.json").write_text(json.dumps({"docs": stats}, indent=1, ensure_ascii=False))
+        corpus = {"docs": stats, "curly_quotes": typeset}
+        (cache_dir() / "corpus_stats.json").write_text(json.dumps(corpus, indent=1, ensure_ascii=False))
     write_reference_readme(o, sources)
     print(json.dumps(stats, indent=0))
     print(f"data done in {time.time() - t0:.0f}s")

@@ -14,6 +14,7 @@ Run: python scripts/demo_model/train_model.py   (the recipe's 3600 steps; about 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -575,6 +576,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "aligned_groups": len(groups),
         "aligned_tokens": sum(map(len, groups)),
         "config": cfg,
+        "corpus_sha256": hashlib.sha256((cache_dir() / "corpus_train.jsonl").read_bytes()).hexdigest(),
         "evals": state["evals"],
     }
     ((args.run_dir or cache_dir()) / "train_model.json").write_text(json.dumps(summary, indent=1))
