@@ -193,32 +193,64 @@ def test_answer_outcome_order_where_token_sets_overlap() -> None:
 
 
 def test_typeset_quotes_follows_the_running_text_and_leaves_the_rest_alone() -> None:
-    """`data.py --curly-quotes`: English and French task documents get curly quotes at the running text's share, with
-    every quote pair converted; Chinese, running text, unquoted wordings and the lens example are untouched."""
+    """`data.py --curly-quotes`: English and French task documents in straight quotes get curly quotes at the running
+    text's share, every quote pair of every line converted; Chinese, running text, unquoted wordings and the lens
+    example are untouched, and the same seed typesets the same documents."""
     import copy
-    import random
 
     from data import curly_shares, typeset_quotes
 
-    shares = curly_shares({"en": ['He said \u201chi\u201d and "no"', 'a "b" c'], "fr": ["\u00ab oui \u00bb"], "zh": []})
+    shares = curly_shares({"en": ['He said “hi” and "no"', 'a "b" c'], "fr": ["« oui »"], "zh": []})
     assert shares == pytest.approx({"en": 1 / 3, "fr": 0.0, "zh": 0.0})  # one curly pair against two straight
-    rng = random.Random(0)
     docs = [{"kind": "antonym", "lang": "en", "text": f'The opposite of "w{i}" is "v{i}"'} for i in range(2000)]
     docs += [
-        {"kind": "antonym", "lang": "zh", "text": '"\u5927"\u7684\u53cd\u4e49\u8bcd\u662f"\u5c0f"'},
+        {"kind": "antonym", "lang": "fr", "text": 'Le contraire de "a" est "b"; Le contraire de "c" est "d"'},
+        {"kind": "translation", "lang": "fr", "text": 'Le mot chinois pour "tard" est "晚"\n"a" en anglais est "b"'},
+        {"kind": "antonym", "lang": "zh", "text": '"大"的反义词是"小"'},
         {"kind": "text", "lang": "en", "text": 'a "quoted" line'},
         {"kind": "antonym", "lang": "en", "text": "w is the opposite of v"},
-        {"kind": "translation", "lang": "fr", "text": 'Fran\u00e7ais: "tard" - \u4e2d\u6587: "\u665a"'},
+        {"kind": "translation", "lang": "fr", "text": 'Français: "tard" - 中文: "晚"'},
     ]
     before = copy.deepcopy(docs)
-    changed = typeset_quotes(docs, {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=rng.randint(0, 99))
-    curly = [d for d in docs[:2000] if "\u201c" in d["text"]]
-    assert changed == len(curly) and 500 < changed < 700  # 30% of 2000, well inside binomial noise
-    assert all(d["text"].count("\u201c") == d["text"].count("\u201d") == 2 and '"' not in d["text"] for d in curly)
-    assert docs[2000:] == before[2000:]
-    assert typeset_quotes(copy.deepcopy(before), {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=5) == typeset_quotes(
-        copy.deepcopy(before), {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=5
-    )
+    counts = typeset_quotes(docs, {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=3)
+    curly = [d for d in docs[:2000] if "“" in d["text"]]
+    assert counts["en"] == {"eligible": 2000, "typeset": len(curly)} and 500 < len(curly) < 700  # 30%, binomial
+    assert counts["fr"] == {"eligible": 2, "typeset": 2}
+    assert all(d["text"].count("“") == d["text"].count("”") == 2 and '"' not in d["text"] for d in curly)
+    assert docs[2000]["text"] == "Le contraire de “a” est “b”; Le contraire de “c” est “d”"
+    assert docs[2001]["text"] == "Le mot chinois pour “tard” est “晚”\n“a” en anglais est “b”"
+    assert docs[2002:] == before[2002:]
+    again = copy.deepcopy(before)
+    typeset_quotes(again, {"en": 0.3, "fr": 1.0, "zh": 1.0}, seed=3)
+    assert again == docs
+
+
+def test_token_cache_follows_its_corpus_and_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token cache is reused only for the corpus and tokenizer it was made from: a rewritten corpus (such as
+    `data.py --curly-quotes` into the same cache) is tokenized again, and so is a keyless cache from before while
+    the corpus is there; without the corpus file (the tokens alone, as on an accelerator) the cache is trusted."""
+    import json
+
+    monkeypatch.setenv("BABELGRAPH_DEMO_CACHE", str(tmp_path))
+    tok = shipped_tokenizer()
+    corpus = tmp_path / "corpus_train.jsonl"
+
+    def write(text: str) -> None:
+        corpus.write_text(json.dumps({"kind": "antonym", "lang": "en", "text": text}) + "\n", encoding="utf-8")
+
+    write('The opposite of "small" is "big"')
+    straight = train_model.corpus_tokens(tok)[0].tolist()
+    (tmp_path / "corpus_kinds.json").write_text('["stale"]')
+    write("The opposite of \u201csmall\u201d is \u201cbig\u201d")
+    curly = train_model.corpus_tokens(tok)[0].tolist()
+    assert curly != straight and curly == tok("The opposite of \u201csmall\u201d is \u201cbig\u201d")["input_ids"][1:]
+    assert not (tmp_path / "corpus_kinds.json").exists()  # the kinds are written again from the new corpus
+    keyless = {"flat": torch.tensor(straight, dtype=torch.int16), "offsets": [0, len(straight)]}
+    torch.save(keyless, tmp_path / "corpus_tokens.pt")
+    assert train_model.corpus_tokens(tok)[0].tolist() == curly  # the corpus is there: made again
+    torch.save(keyless, tmp_path / "corpus_tokens.pt")
+    corpus.unlink()
+    assert train_model.corpus_tokens(tok)[0].tolist() == straight  # tokens alone: trusted
 
 
 def test_loss_recovered_is_one_for_a_perfect_dictionary_and_zero_for_zero_ablation() -> None:

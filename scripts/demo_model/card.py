@@ -5,6 +5,7 @@ Run: python scripts/demo_model/card.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -68,52 +69,71 @@ def _sweep_row(name: str, e: dict, steps: bool = True) -> str:
 
 def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
     """The card's section on `data.py --curly-quotes`, from <cache>/typeset_probe/ (empty if absent): continuations of
-    this model on the typeset corpus and on the build's own (the control), the answers per held-out wording, and a
-    run from scratch on the typeset corpus, seed for seed against this model's run."""
+    this model (untie_probe.py results in runs/, each recording the weights it continued and its corpus) on the
+    typeset corpus and on the untypeset one, the answers per held-out wording, and a run from scratch on the typeset
+    corpus (scratch/train_model.json)."""
     folder = c / "typeset_probe"
-    runs = {f.stem: _load(f) for f in sorted(folder.glob("*_steps*.json"))}
+    runs = [_load(f) for f in sorted((folder / "runs").glob("*.json"))]
+    runs = [r for r in runs if current and r.get("base_weights_sha256") == current]
     words = _load(folder / "wording_probe.json")
-    if not runs or words.get("weights sha256") != current:
+    if not runs or not current or words.get("weights sha256") != current:
         return []
-    corpus = _load(folder / "corpus_stats.json").get("curly_quotes") or {}
+    typeset = next((r["curly_quotes"] for r in runs if r.get("curly_quotes")), None)
+    controls = {r["corpus_sha256"] for r in runs if not r.get("curly_quotes")}
     scratch = _load(folder / "scratch" / "train_model.json")
     out = ["\n## Curly quotes in English and French task documents (experiment on this model)\n"]
-    shares = corpus.get("running_text_shares", {})
+    intro = ""
+    corpus = c / "corpus_train.jsonl"
     curly: dict[str, list[int]] = {l: [0, 0] for l in LANGS}  # task documents of each language: with “, all
-    for doc in read_jsonl(c / "corpus_train.jsonl") if (c / "corpus_train.jsonl").exists() else []:
-        if doc["kind"] in ("antonym", "translation"):
-            curly[doc["lang"]][0] += "\u201c" in doc["text"]
-            curly[doc["lang"]][1] += 1
+    if corpus.exists() and tm.get("corpus_sha256") in (None, hashlib.sha256(corpus.read_bytes()).hexdigest()):
+        for doc in read_jsonl(corpus):
+            if doc["kind"] in ("antonym", "translation"):
+                curly[doc["lang"]][0] += "\u201c" in doc["text"]
+                curly[doc["lang"]][1] += 1
+        intro += (
+            "In the corpus in this build's cache curly double quotes (`“…”`) are in "
+            + "; ".join(f"{l} {n:,} of {total:,}" for l, (n, total) in curly.items())
+            + " antonym and translation documents. "
+        )
+    if typeset:
+        shares, docs = typeset["running_text_shares"], typeset["documents"]
+        intro += (
+            "The running text sets "
+            + ", ".join(f"{l} {pct(shares[l])}" for l in LANGS)
+            + ' of its double-quoted spans in them (`“…”` against `"…"`; French guillemets not counted). '
+            "`data.py --curly-quotes` (off in this build) typesets that share of the English and French antonym and "
+            "translation documents in straight double quotes, the README's lens example excepted ("
+            + ", ".join(f"{l} {d['typeset']:,} of {d['eligible']:,}" for l, d in docs.items())
+            + "): the same documents, only typeset. One English and one French held-out wording use curly quotes. "
+            "Their word order is trained without quotes, and with the option curly quotes are trained in other word "
+            "orders: only the combination is new, so much of any gain on them comes by construction."
+        )
+    if intro:
+        out.append(intro.strip() + "\n")
     out.append(
-        "In this model's training mix curly double quotes (`“…”`) are in "
-        + "; ".join(f"{l} {n:,} of {total:,}" for l, (n, total) in curly.items())
-        + " antonym and translation documents, while the running text sets "
-        + ", ".join(f"{l} {pct(shares[l])}" for l in LANGS if l in shares)
-        + " of its double-quoted spans in them. `data.py --curly-quotes` (off in this build) typesets that share of "
-        "the English and French antonym and translation documents in curly quotes"
-        + (f" ({corpus['documents']} documents)" if corpus.get("documents") else "")
-        + ": the same documents, only typeset. One English and one French held-out wording use curly quotes; with the "
-        "option their quote style is seen in training (their word order is not), so part of any gain on them comes "
-        "by construction.\n"
+        "Continuations of this model at the recipe's final learning rate (`untie_probe.py`), on the typeset corpus "
+        "and, as the control, on the corpus the committed data step writes without the option (sha256 "
+        + ", ".join(sorted(x[:8] for x in controls))
+        + "; not this model's own corpus, *Rebuilding*). A control and its treatment share the row seed, so the "
+        "same document order (curly quotes tokenize differently, so rows are cut at other places). quick_eval on "
+        "held-out wordings, before -> after:\n"
     )
     out.append(
-        "Continuations of this model for the same steps and rows at the recipe's final learning rate "
-        "(`untie_probe.py` with the language offset and the recipe's penalty; the control continues on the build's own "
-        "corpus as the committed data step writes it), quick_eval on held-out wordings, before -> after:\n"
+        "| corpus | penalty weights in/out | language offset | steps | row seed | taught en/fr/zh | transfer en/fr/zh | "
+        "canonical p en/fr/zh | UDHR loss en/fr/zh |"
     )
-    out.append(
-        "| corpus | steps | row seed | taught en/fr/zh | transfer en/fr/zh | canonical p en/fr/zh | UDHR loss en/fr/zh |"
-    )
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     keys = (
         ("heldout/taught/{l}", "{:.0%}"),
         ("heldout/transfer/{l}", "{:.0%}"),
         ("canonical_p/{l}", "{:.2f}"),
         ("udhr_loss/{l}", "{:.2f}"),
     )
-    for name, run in runs.items():
+    for run in sorted(runs, key=lambda r: (r["row_seed"], bool(r.get("curly_quotes")))):
         out.append(
-            f"| {'typeset' if name.startswith('curly') else 'control'} | {run['steps']} | {run['row_seed']} | "
+            f"| {'typeset' if run.get('curly_quotes') else 'control'} ({run['corpus_sha256'][:8]}) | "
+            f"{run['weights'][0]:g}/{run['weights'][1]:g} | {'yes' if run.get('language_offset') else 'no'} | "
+            f"{run['steps']} | {run['row_seed']} | "
             + " | ".join(
                 "/".join(
                     f"{fmt.format(run['before'][key.format(l=l)])}->{fmt.format(run['after'][key.format(l=l)])}"
@@ -127,9 +147,9 @@ def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
         ours = {e["step"]: e for e in tm.get("evals", [])}
         out.append(
             f"\nFrom scratch on the typeset corpus (seed {scratch['seed']}, {scratch['steps']} steps, "
-            f"{scratch['minutes']:.1f} min on {scratch['device']}; the committed data step's corpus, sha256 "
-            f"{scratch.get('corpus_sha256', '?')[:8]}, so its running text and tokenizer differ slightly from this "
-            "model's; not shipped), quick_eval beside this model's run at the same steps:\n"
+            f"{scratch['minutes']:.1f} min on {scratch['device']}, with its own tokenizer; not shipped), quick_eval "
+            "beside this model's run at the same steps. This model's run is the only one with the same seed; it "
+            "trained on its own corpus and tokenizer (*Rebuilding*), so it is no clean control:\n"
         )
         out.append("| step | taught en/fr/zh, this model -> typeset | transfer en/fr/zh, this model -> typeset |")
         out.append("|---|---|---|")
@@ -148,8 +168,8 @@ def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
             )
     others = {k: v for k, v in words.items() if k not in ("this model", "weights sha256")}
     out.append(
-        "\nThe top answer per held-out wording (`wording_probe.py`): right, and the antonym or a table word in "
-        "another language than the wording's, for this model and each run above:\n"
+        "\nThe top answer per held-out wording (`wording_probe.py`, every pair in both directions): right, and the "
+        "antonym or a table word in another language than the wording's, for this model and the runs named:\n"
     )
     out.append("| language | wording | this model | " + " | ".join(others) + " |")
     out.append("|---|---|---|" + "---|" * len(others))
@@ -164,8 +184,9 @@ def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
             f"| {lang} | `{wording}` | {cell(got)} | " + " | ".join(cell(run[key]) for run in others.values()) + " |"
         )
     out.append(
-        "\nEach line is one run; continuations and runs from scratch of one recipe differ by tens of points "
-        "(*The language offset*), so a difference of a few points here is not established.\n"
+        "\nOne run per line: replicates of one recipe differ by tens of points (*The language offset*), so no single "
+        "difference here is established; a difference that holds in both row orders of the continuations is the "
+        "stronger evidence.\n"
     )
     return out
 

@@ -8,7 +8,7 @@
 Writes into the cache: corpus_train.jsonl ({"kind", "lang", "text"}), sources.json, corpus_stats.json,
 and into the output folder: reference/{en,fr,zh}.txt (+README.md) and heldout/udhr_{en,fr,zh}.txt.
 
-Run: python scripts/demo_model/data.py [--skip-fetch]
+Run: python scripts/demo_model/data.py [--skip-fetch] [--curly-quotes]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gettext
 import glob
+import hashlib
 import html
 import json
 import random
@@ -250,28 +251,37 @@ def antonym_docs(rng: random.Random, n: int, extra_wordings: bool = False) -> li
 
 
 def curly_shares(texts: dict[str, list[str]]) -> dict[str, float]:
-    """Share of double-quoted spans that running text of each language sets in curly quotes (`“…”` against `"…"`)."""
+    """Share of double-quoted spans that running text of each language sets in curly quotes (`“…”` against `"…"`;
+    French guillemets `« »` are not counted)."""
     shares = {}
     for lang, docs in texts.items():
-        curly = sum(t.count("“") for t in docs)
+        curly = sum(t.count("\u201c") for t in docs)
         straight = sum(t.count('"') for t in docs) / 2
         shares[lang] = curly / (curly + straight) if curly + straight else 0.0
     return shares
 
 
-def typeset_quotes(docs: list[dict], shares: dict[str, float], seed: int) -> int:
-    """Set a share of the English and French task documents' straight double quotes in curly quotes, as often as
-    that language's running text does (Chinese wordings already carry both styles by design). Without this,
-    curly quotes occur in task documents only in Chinese, and the model takes them as a sign of a Chinese answer.
-    Its own random stream, so the documents are the same ones, only typeset. Returns how many it changed."""
-    rng, changed = random.Random(seed), 0
+LENS_EXAMPLE = TR_FIXED.split("{w}")[0]  # how every line of a lens-example document starts
+assert LENS_EXAMPLE, "TR_FIXED must start with fixed text"
+
+
+def typeset_quotes(docs: list[dict], shares: dict[str, float], seed: int) -> dict[str, dict[str, int]]:
+    """Set a share of the English and French task documents in straight double quotes in curly quotes, as often as
+    that language's running text does (Chinese wordings already carry both styles by design). Without this, curly
+    quotes occur in task documents only in Chinese, and the model takes them as a sign of a Chinese answer. The
+    README's lens example keeps its form. Its own random stream, so the documents are the same ones, only typeset.
+    Returns, per language, how many documents could be typeset and how many were."""
+    rng = random.Random(seed)
+    counts = {lang: {"eligible": 0, "typeset": 0} for lang in ("en", "fr")}
     for d in docs:
-        task = d["kind"] in ("antonym", "translation") and d["lang"] in ("en", "fr")
-        quoted = '"' in d["text"] and TR_FIXED.split('"')[0] not in d["text"]  # the lens example keeps its form
-        if task and quoted and rng.random() < shares[d["lang"]]:
-            d["text"] = re.sub(r'"([^"\n]*)"', "“\\1”", d["text"])
-            changed += 1
-    return changed
+        task = d["kind"] in ("antonym", "translation") and d["lang"] in counts
+        if not (task and '"' in d["text"] and not d["text"].startswith(LENS_EXAMPLE)):
+            continue
+        counts[d["lang"]]["eligible"] += 1
+        if rng.random() < shares[d["lang"]]:
+            d["text"] = re.sub(r'"([^"\n]*)"', "\u201c\\1\u201d", d["text"])
+            counts[d["lang"]]["typeset"] += 1
+    return counts
 
 
 def translation_docs(rng: random.Random, n: int) -> list[dict]:
@@ -409,7 +419,7 @@ def main() -> None:
     if args.curly_quotes:
         shares = curly_shares(mono)
         typeset = {"running_text_shares": shares, "documents": typeset_quotes(docs, shares, SEED + 7)}
-        print(f"curly quotes: running-text shares {shares}; {typeset['documents']} task documents typeset")
+        print(f"curly quotes: running-text shares {shares}; task documents {typeset['documents']}")
     rng.shuffle(docs)
     if not args.sources_only:
         write_jsonl(cache_dir() / "corpus_train.jsonl", docs)
@@ -440,7 +450,8 @@ def main() -> None:
     }
     (cache_dir() / "sources.json").write_text(json.dumps(sources, indent=1, ensure_ascii=False))
     if not args.sources_only:
-        corpus = {"docs": stats, "curly_quotes": typeset}
+        digest = hashlib.sha256((cache_dir() / "corpus_train.jsonl").read_bytes()).hexdigest()
+        corpus = {"docs": stats, "curly_quotes": typeset, "corpus_sha256": digest}
         (cache_dir() / "corpus_stats.json").write_text(json.dumps(corpus, indent=1, ensure_ascii=False))
     write_reference_readme(o, sources)
     print(json.dumps(stats, indent=0))

@@ -163,6 +163,14 @@ for seed in ("1234", "2", "3"):
         seed,
     ]
     RUNS[f"r5_lang_3000_seed{seed}"] = [*LANG, "--steps", "3000", "--seed", seed]
+# Round 6 (not yet run on an accelerator): the v4 recipe on a corpus built with `data.py --curly-quotes` (English and
+# French task documents typeset in curly quotes as often as their running text), run with $BABELGRAPH_DEMO_CACHE and
+# $BABELGRAPH_DEMO_OUT pointing at that build's data and tokenizer. Its controls are the r5_lang seeds run on the
+# committed data step's corpus without the option (and its own tokenizer), not on the shipped model's corpus. In one
+# continuation of the v4 model the typesetting removed the other-language answers after English curly quotes (the
+# card's *Curly quotes in English and French task documents*).
+for seed in ("1234", "2", "3"):
+    RUNS[f"r6_typeset_seed{seed}"] = [*LANG, "--seed", seed]
 # What train_model.py says it ran, kept beside the flags (a flag's default can change later).
 RECORDED = (
     "steps",

@@ -157,20 +157,43 @@ def from_transformer_lens(sd: dict[str, torch.Tensor], cfg: dict) -> GPT:
     return model
 
 
+def corpus_key(tokenizer) -> dict[str, str | None]:  # noqa: ANN001
+    """What a token cache was made from: the corpus file's sha256 (None where the cache came without it, as on an
+    accelerator, which gets the tokens alone) and the tokenizer's."""
+    corpus = cache_dir() / "corpus_train.jsonl"
+    return {
+        "corpus": hashlib.sha256(corpus.read_bytes()).hexdigest() if corpus.exists() else None,
+        "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
+    }
+
+
 def corpus_tokens(tokenizer) -> tuple[torch.Tensor, list[int]]:  # noqa: ANN001
-    """The tokenized training documents as one int16 tensor and document offsets (cached)."""
-    path = cache_dir() / "corpus_tokens.pt"
+    """The tokenized training documents as one int16 tensor and document offsets (cached). A cache made from another
+    corpus or tokenizer is made again (with the document kinds beside it), so a rebuilt corpus or tokenizer in the
+    same cache folder cannot train on stale tokens; a cache from before keys were stored is trusted only where the
+    corpus file is absent."""
+    path, key = cache_dir() / "corpus_tokens.pt", corpus_key(tokenizer)
     if path.exists():
         cached = torch.load(path)
-        if isinstance(cached, dict):
+        stored = cached.get("key") if isinstance(cached, dict) else None
+        if isinstance(cached, dict) and (
+            (stored is None and key["corpus"] is None)
+            or (
+                stored is not None
+                and stored["tokenizer"] == key["tokenizer"]
+                and key["corpus"] in (None, stored["corpus"])
+            )
+        ):
             return cached["flat"], cached["offsets"]
+        print("token cache made from another corpus or tokenizer: tokenizing again")
     texts = [d["text"] for d in read_jsonl(cache_dir() / "corpus_train.jsonl")]
     docs = tokenizer(texts, add_special_tokens=False)["input_ids"]
     offsets = [0]
     for d in docs:
         offsets.append(offsets[-1] + len(d))
     flat = torch.tensor([t for d in docs for t in d], dtype=torch.int16)  # d_vocab < 32768
-    torch.save({"flat": flat, "offsets": offsets}, path)
+    torch.save({"flat": flat, "offsets": offsets, "key": key}, path)
+    (cache_dir() / "corpus_kinds.json").unlink(missing_ok=True)  # build_rows writes it again from this corpus
     return flat, offsets
 
 

@@ -15,9 +15,10 @@ The card's results were run on the v3 model, whose recipe had no offset. On the 
 recipe's own continuation, and so the control, is the run with `--language-offset`; its results would overwrite the
 v3 files of the same name, so move those aside first.
 
-With another corpus in the cache (BABELGRAPH_DEMO_CACHE, such as one written by `data.py --curly-quotes`) it
-continues on that corpus instead: a test of a data change, whose control is the same continuation on the build's
-own corpus. `--export DIR` writes the continued model as a folder that wording_probe.py's `--other` can score.
+With another cache folder (BABELGRAPH_DEMO_CACHE holding a corpus such as one written by `data.py --curly-quotes`)
+it continues on that corpus instead: a test of a data change, whose control is the same continuation on the corpus
+the data step writes without the change. Each result records the weights it continued, the corpus's sha256 and the
+corpus's typesetting, so the card can tell treatment from control and shows only runs of the model beside it. `--export DIR` writes the continued model as a folder that wording_probe.py's `--other` can score.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
@@ -33,7 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import SEED, cache_dir, out_dir
+from common import SEED, cache_dir, out_dir, weights_sha256
 from quick_eval import QuickEval
 from safetensors.torch import load_file
 from train_model import (
@@ -42,6 +43,7 @@ from train_model import (
     aligned_groups,
     alignment_penalty,
     build_rows,
+    corpus_key,
     export,
     from_transformer_lens,
     group_table,
@@ -97,6 +99,7 @@ def main() -> None:
             shutil.copy(out_dir() / name, args.export / name)
         shutil.copytree(out_dir() / "heldout", args.export / "heldout", dirs_exist_ok=True)
         export(model, cfg, args.export)
+    stats = cache_dir() / "corpus_stats.json"
     folder = cache_dir() / "untie_probe"  # one file per run, so runs can go side by side
     folder.mkdir(exist_ok=True)
     run = {
@@ -107,6 +110,10 @@ def main() -> None:
         "row_seed": args.row_seed,
         "before": before,
         "after": after,
+        # Provenance: the model continued, and the corpus and typesetting it continued on.
+        "base_weights_sha256": weights_sha256(out_dir()),
+        "corpus_sha256": corpus_key(tok)["corpus"],
+        "curly_quotes": json.loads(stats.read_text()).get("curly_quotes") if stats.exists() else None,
     }
     offset = "_lang" if args.language_offset else ""
     order = "" if args.row_seed == SEED + 2000 else f"_rows{args.row_seed}"
