@@ -164,13 +164,15 @@ for seed in ("1234", "2", "3"):
     ]
     RUNS[f"r5_lang_3000_seed{seed}"] = [*LANG, "--steps", "3000", "--seed", seed]
 # Round 6 (not yet run on an accelerator): the v4 recipe on a corpus built with `data.py --curly-quotes` (English and
-# French task documents typeset in curly quotes as often as their running text), run with $BABELGRAPH_DEMO_CACHE and
-# $BABELGRAPH_DEMO_OUT pointing at that build's data and tokenizer. Its controls are the r5_lang seeds run on the
-# committed data step's corpus without the option (and its own tokenizer), not on the shipped model's corpus. In one
-# continuation of the v4 model the typesetting removed the other-language answers after English curly quotes (the
-# card's *Curly quotes in English and French task documents*).
+# French task documents typeset in curly quotes as often as their running text) and, as its controls, on the corpus
+# the committed data step writes without the option, each with its own tokenizer: run r6_typeset_* with
+# $BABELGRAPH_DEMO_CACHE and $BABELGRAPH_DEMO_OUT pointing at the typeset build's data and tokenizer, r6_plain_* at
+# the plain build's. In one pair of continuations of the v4 model the typesetting removed the other-language answers
+# after English curly quotes, while right answers on that wording stayed low (the card's *Curly quotes in English
+# and French task documents*).
 for seed in ("1234", "2", "3"):
     RUNS[f"r6_typeset_seed{seed}"] = [*LANG, "--seed", seed]
+    RUNS[f"r6_plain_seed{seed}"] = [*LANG, "--seed", seed]
 # What train_model.py says it ran, kept beside the flags (a flag's default can change later).
 RECORDED = (
     "steps",
@@ -181,6 +183,7 @@ RECORDED = (
     "align_homographs",
     "align_language_offset",
     "aligned_tokens",
+    "corpus_sha256",
 )
 
 
