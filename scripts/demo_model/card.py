@@ -146,8 +146,8 @@ def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
     if scratch.get("evals"):
         ours = {e["step"]: e for e in tm.get("evals", [])}
         out.append(
-            f"\nFrom scratch on the typeset corpus (seed {scratch['seed']}, {scratch['steps']} steps, "
-            f"{scratch['minutes']:.1f} min on {scratch['device']}, with its own tokenizer; not shipped), quick_eval "
+            f"\nFrom scratch on the typeset corpus (seed {scratch['seed']}, {scratch['steps']} steps on "
+            f"{scratch['device']}, with its own tokenizer; not shipped; not a timing, it shared the cores), quick_eval "
             "beside this model's run at the same steps. This model's run is the only one with the same seed; it "
             "trained on its own corpus and tokenizer (*Rebuilding*), so it is no clean control:\n"
         )
