@@ -18,7 +18,9 @@ v3 files of the same name, so move those aside first.
 With another cache folder (BABELGRAPH_DEMO_CACHE holding a corpus such as one written by `data.py --curly-quotes`)
 it continues on that corpus instead: a test of a data change, whose control is the same continuation on the corpus
 the data step writes without the change. Each result records the weights it continued, the corpus's sha256 and the
-corpus's typesetting, so the card can tell treatment from control and shows only runs of the model beside it. `--export DIR` writes the continued model as a folder that wording_probe.py's `--other` can score.
+corpus's typesetting, so the card can tell treatment from control and shows only runs of the model beside it (copy
+them into <cache>/typeset_probe/runs/ of the build's cache for its section on curly quotes). `--export DIR` writes the
+continued model as a folder that wording_probe.py's `--other` can score.
 
 Run: python scripts/demo_model/untie_probe.py --align-weight-out 0   (and again with 1, the control)
      python scripts/demo_model/untie_probe.py --align-weight-out 1 --language-offset
