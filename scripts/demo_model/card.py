@@ -5,7 +5,6 @@ Run: python scripts/demo_model/card.py
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from common import (
     TR_HELDOUT,
     TR_TRAIN,
     cache_dir,
+    file_sha256,
     out_dir,
     read_jsonl,
     weights_sha256,
@@ -85,7 +85,7 @@ def quote_typesetting(c: Path, tm: dict, current: str | None) -> list[str]:
     intro = ""
     corpus = c / "corpus_train.jsonl"
     curly: dict[str, list[int]] = {l: [0, 0] for l in LANGS}  # task documents of each language: with “, all
-    if corpus.exists() and tm.get("corpus_sha256") in (None, hashlib.sha256(corpus.read_bytes()).hexdigest()):
+    if corpus.exists() and tm.get("corpus_sha256") in (None, file_sha256(corpus)):
         for doc in read_jsonl(corpus):
             if doc["kind"] in ("antonym", "translation"):
                 curly[doc["lang"]][0] += "\u201c" in doc["text"]

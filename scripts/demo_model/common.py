@@ -47,11 +47,15 @@ def out_dir() -> Path:
     return d
 
 
+def file_sha256(path: Path) -> str | None:
+    """A file's sha256 (None if it is absent): how weights and corpora are tied to the results made from them."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
 def weights_sha256(folder: Path) -> str | None:
     """Which transformer a probe's results belong to (None if the folder has no weights), so the card shows them only
     beside the same model."""
-    path = folder / "model.safetensors"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+    return file_sha256(folder / "model.safetensors")
 
 
 def read_jsonl(path: Path) -> list[dict]:

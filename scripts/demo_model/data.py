@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gettext
 import glob
-import hashlib
 import html
 import json
 import random
@@ -37,6 +36,7 @@ from common import (
     TR_TRAIN,
     antonym_plan,
     cache_dir,
+    file_sha256,
     load_words,
     out_dir,
     write_jsonl,
@@ -450,7 +450,7 @@ def main() -> None:
     }
     (cache_dir() / "sources.json").write_text(json.dumps(sources, indent=1, ensure_ascii=False))
     if not args.sources_only:
-        digest = hashlib.sha256((cache_dir() / "corpus_train.jsonl").read_bytes()).hexdigest()
+        digest = file_sha256(cache_dir() / "corpus_train.jsonl")
         corpus = {"docs": stats, "curly_quotes": typeset, "corpus_sha256": digest}
         (cache_dir() / "corpus_stats.json").write_text(json.dumps(corpus, indent=1, ensure_ascii=False))
     write_reference_readme(o, sources)

@@ -29,6 +29,7 @@ from common import (
     SEED,
     antonym_plan,
     cache_dir,
+    file_sha256,
     in_training_wordings,
     load_words,
     out_dir,
@@ -160,9 +161,8 @@ def from_transformer_lens(sd: dict[str, torch.Tensor], cfg: dict) -> GPT:
 def corpus_key(tokenizer) -> dict[str, str | None]:  # noqa: ANN001
     """What a token cache was made from: the corpus file's sha256 (None where the cache came without it, as on an
     accelerator, which gets the tokens alone) and the tokenizer's."""
-    corpus = cache_dir() / "corpus_train.jsonl"
     return {
-        "corpus": hashlib.sha256(corpus.read_bytes()).hexdigest() if corpus.exists() else None,
+        "corpus": file_sha256(cache_dir() / "corpus_train.jsonl"),
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
     }
 
@@ -599,7 +599,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "aligned_groups": len(groups),
         "aligned_tokens": sum(map(len, groups)),
         "config": cfg,
-        "corpus_sha256": hashlib.sha256((cache_dir() / "corpus_train.jsonl").read_bytes()).hexdigest(),
+        "corpus_sha256": file_sha256(cache_dir() / "corpus_train.jsonl"),
         "evals": state["evals"],
     }
     ((args.run_dir or cache_dir()) / "train_model.json").write_text(json.dumps(summary, indent=1))
