@@ -372,6 +372,27 @@ def alignment_penalty(
     return total
 
 
+class EMA:
+    """An exponential moving average of a model's weights, started on its first update (the start of annealing):
+    a candidate for smoothing out the step-to-step swings of held-out scores late in training."""
+
+    def __init__(self, model: GPT, decay: float) -> None:
+        import copy
+
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        self.started = False
+
+    @torch.no_grad()
+    def update(self, model: GPT) -> None:
+        if not self.started:
+            self.model.load_state_dict(model.state_dict())
+            self.started = True
+            return
+        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            e.lerp_(p, 1 - self.decay)
+
+
 def export(model: GPT, cfg: dict, o: Path) -> None:
     from safetensors.torch import save_file
 
@@ -442,6 +463,13 @@ def main() -> None:
     ap.add_argument(
         "--seed", type=int, default=SEED, help="seed of the weights' initialisation (the data order keeps SEED)"
     )
+    ap.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.0,
+        help="also keep an exponential moving average of the weights from the start of annealing (0: none); it is "
+        "scored beside the trained weights (eval keys ema/...) and exported to <run dir>/ema",
+    )
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda to search settings on an accelerator")
@@ -496,6 +524,10 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         if args.steps:
             state["total_steps"] = args.steps  # extend or shorten the schedule of a resumed run
         print(f"resumed at step {state['step']} of {state['total_steps']}")
+    ema = EMA(model, args.ema_decay) if args.ema_decay else None
+    if ema and ckpt_path.exists() and not args.fresh and "ema" in ck:
+        ema.model.load_state_dict(ck["ema"])
+        ema.started = ck["ema_started"]
     quick = None
     if args.eval_every:
         from quick_eval import QuickEval
@@ -515,7 +547,12 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         nonlocal t_seg
         state["elapsed"] += time.time() - t_seg
         t_seg = time.time()
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt_path)
+        ck = {"model": model.state_dict(), "opt": opt.state_dict(), "state": state}
+        if ema:
+            ck |= {"ema": ema.model.state_dict(), "ema_started": ema.started}
+            (run_dir / "ema").mkdir(exist_ok=True)
+            export(ema.model, cfg, run_dir / "ema")
+        torch.save(ck, ckpt_path)
         export(model, cfg, run_dir)
 
     while True:
@@ -524,6 +561,8 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         due = quick is not None and step and (step % args.eval_every == 0 or at_end)
         if quick and due and not any(e["step"] == step for e in state["evals"]):
             scores = quick(model)
+            if ema and ema.started:
+                scores |= {f"ema/{k}": v for k, v in quick(ema.model).items()}
             state["evals"].append({"step": step, **scores})
             print("eval", json.dumps(state["evals"][-1]), flush=True)
         if state["total_steps"] and step >= state["total_steps"]:
@@ -565,6 +604,8 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         for gr in opt.param_groups:
             gr["lr"] = lr
         loss = train_step(model, opt, x, penalty)
+        if ema and step >= a_start:
+            ema.update(model)
         state["step"] += 1
         if step % 25 == 0:
             el = state["elapsed"] + time.time() - t_seg
@@ -591,6 +632,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "anneal_repeat": anneal_repeat,
         "anneal_frac": args.anneal_frac,
         "seed": args.seed,
+        "ema_decay": args.ema_decay,
         "align_init": args.align_init,
         "align_weight": args.align_weight,
         "align_weight_out": weights[1],
