@@ -170,7 +170,8 @@ for seed in ("1234", "2", "3"):
 # the plain build's. In one pair of continuations of the v4 model the typesetting removed the other-language answers
 # after English curly quotes, while right answers on that wording stayed low (the card's *Curly quotes in English
 # and French task documents*). Each also keeps an EMA of its weights from the start of annealing (`--ema-decay`, scored
-# beside them; it does not change the run): a candidate for steadier held-out scores than the last step's weights.
+# beside them under ema/ keys; the training is unchanged, but the exported weights are the EMA's and the last step's
+# go to last_step/): a candidate for steadier held-out scores than the last step's weights.
 for seed in ("1234", "2", "3"):
     RUNS[f"r6_typeset_seed{seed}"] = [*LANG, "--seed", seed, "--ema-decay", "0.998"]
     RUNS[f"r6_plain_seed{seed}"] = [*LANG, "--seed", seed, "--ema-decay", "0.998"]
