@@ -149,7 +149,7 @@ def demo():
     from babelgraph.languages.labels import label_features
 
     model = bg.load_model("demo")
-    # capped so the unpruned graph stays under the HTML export's edge bound (the full one has about 3.2M edges)
+    # capped so the unpruned graph stays under the HTML export's edge bound (the full one has about 2.9M edges)
     unpruned = bg.attribute(model, 'The opposite of "small" is "', max_feature_nodes=600, progress=False)
     pruned = label_features(bg.prune(unpruned), model)
     return model, unpruned, pruned
@@ -197,7 +197,9 @@ def test_selection_highlights_upstream_and_downstream_paths(browser, demo, tmp_p
     import networkx as nx
 
     _, unpruned, _ = demo
-    graph = bg.prune(unpruned, edge_threshold=0.9)  # small enough that every edge is drawn
+    # the loosest edge pruning small enough that every edge is drawn
+    prunings = (bg.prune(unpruned, edge_threshold=t) for t in (0.9, 0.85, 0.8, 0.7))
+    graph = next(g for g in prunings if g.n_edges <= EDGE_BUDGET)
     page, _ = open_page(browser, export(graph, tmp_path / "g.html"))
     try:
         assert graph.n_edges <= EDGE_BUDGET and page.evaluate("bgView.state.drawn.length") == graph.n_edges
@@ -288,8 +290,9 @@ def test_labels_and_layer_axis_are_on_the_canvas(browser, demo, tmp_path):
         scale = page.evaluate("network.getScale()")
         assert 11 * scale >= page.evaluate("network.body.nodes[0].options.scaling.label.drawThreshold")
         rows = page.evaluate("bgView.data.rows.map(r => r.label)")
-        assert rows[0] == "emb" and rows[-1] == "logits" and rows[1:-1] == [f"L{k}" for k in range(len(rows) - 2)]
-        assert len(rows) - 2 > max(graph.nodes[i].layer for i in graph.indices("feature"))
+        # one row per layer that has nodes, in order (a layer the pruning emptied has none)
+        layers_with_nodes = sorted({n.layer for n in graph.nodes if n.kind in ("feature", "error")})
+        assert rows[0] == "emb" and rows[-1] == "logits" and rows[1:-1] == [f"L{k}" for k in layers_with_nodes]
         drawn = page.evaluate(
             "(() => { const seen = []; const c = document.querySelector('#mynetwork canvas').getContext('2d');"
             " const f = c.fillText;"
