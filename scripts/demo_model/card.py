@@ -38,6 +38,8 @@ def point_to_v4_card(text: str) -> str:
     """`*Section*` references to sections this card lacks but the v4 card has are marked as the v4 card's."""
     here = [line[3:] for line in text.splitlines() if line.startswith("## ")]
     v4_file = REPO / V4_CARD
+    if not v4_file.exists():
+        return text
     v4 = [line[3:] for line in v4_file.read_text(encoding="utf-8").splitlines() if line.startswith("## ")]
 
     def mark(m: re.Match) -> str:
@@ -100,31 +102,45 @@ def max_swing(evals: list[dict], after: int = 1800) -> float:
     return max((100 * abs(b[k] - a[k]) for a, b in zip(late, late[1:]) for k in keys), default=0.0)
 
 
-def weight_averaging(tm: dict) -> list[str]:
-    """The card's paragraph on the EMA the training run kept beside its weights (`train_model.py --ema-decay`)."""
-    evals = [e for e in tm.get("evals", []) if "ema/heldout/taught/en" in e]
-    if not evals:
+def weight_averaging(runs: list[dict], tm: dict) -> list[str]:
+    """The card's paragraph on the EMA the training runs kept beside their weights (`train_model.py --ema-decay`);
+    `tm` is this model's run."""
+    runs = [r for r in runs if any("ema/heldout/taught/en" in e for e in r.get("evals", []))]
+    if not runs:
         return []
     keys = [f"heldout/{k}/{l}" for k in ("taught", "transfer") for l in LANGS]
+    evals = [e for r in runs for e in r["evals"] if "ema/heldout/taught/en" in e]
     better = sum(e[f"ema/{k}"] > e[k] for e in evals for k in keys)
     worse = sum(e[f"ema/{k}"] < e[k] for e in evals for k in keys)
-    last = evals[-1]
+
+    def at_end(r: dict) -> str:
+        last = r["evals"][-1]
+        return (
+            f"seed {r['seed']}: taught "
+            + ", ".join(
+                f"{l} {pct(last[f'heldout/taught/{l}'])} -> {pct(last[f'ema/heldout/taught/{l}'])}" for l in LANGS
+            )
+            + "; transfer "
+            + ", ".join(
+                f"{l} {pct(last[f'heldout/transfer/{l}'])} -> {pct(last[f'ema/heldout/transfer/{l}'])}" for l in LANGS
+            )
+            + "; UDHR loss "
+            + ", ".join(f"{l} {last[f'udhr_loss/{l}']:.3f} -> {last[f'ema/udhr_loss/{l}']:.3f}" for l in LANGS)
+        )
+
+    decay = runs[0]["ema_decay"]
     exported = "the EMA" if tm.get("exported") == "ema" else "the last step's weights"
     return [
-        "\n**Weight averaging.** The run also kept an exponential moving average of its weights from the start of "
-        f"annealing (decay {tm.get('ema_decay')}, a horizon of about {1 / (1 - tm.get('ema_decay', 0.5)):.0f} steps; the "
-        "decay was set once, not searched), scored beside them (the EMA columns above; it does not change the run). "
-        f"Of the {len(evals) * len(keys)} held-out scores (taught and transfer in three languages at {len(evals)} "
-        f"evaluations) the EMA is higher in {better} and lower in {worse}. At the last step: taught "
-        + ", ".join(f"{l} {pct(last[f'heldout/taught/{l}'])} -> {pct(last[f'ema/heldout/taught/{l}'])}" for l in LANGS)
-        + "; transfer "
-        + ", ".join(
-            f"{l} {pct(last[f'heldout/transfer/{l}'])} -> {pct(last[f'ema/heldout/transfer/{l}'])}" for l in LANGS
-        )
-        + "; UDHR loss "
-        + ", ".join(f"{l} {last[f'udhr_loss/{l}']:.3f} -> {last[f'ema/udhr_loss/{l}']:.3f}" for l in LANGS)
-        + f" (last step -> EMA). The shipped weights are {exported}. One run: the EMA's lead is largest while the "
-        "learning rate is still high, and at the end it is within the spread of one recipe's runs.\n"
+        f"\n**Weight averaging.** {'The run' if len(runs) == 1 else 'Each run'} also kept an exponential moving "
+        f"average of its weights from the start of annealing (decay {decay}, a horizon of about "
+        f"{1 / (1 - decay):.0f} steps; the decay was set once, not searched), scored beside them (the EMA columns "
+        f"above; it does not change the run). Of the {len(evals) * len(keys)} held-out scores (taught and transfer in "
+        f"three languages at {len(evals)} evaluations) the EMA is higher in {better} and lower in {worse}. At the last "
+        "step (last step -> EMA), "
+        + "; ".join(at_end(r) for r in runs)
+        + f". The shipped weights are {exported}. "
+        + ("One run" if len(runs) == 1 else f"{len(runs)} runs")
+        + ": too few to change the recipe.\n"
     ]
 
 
@@ -265,6 +281,10 @@ def main() -> None:
     # The model v5 replaced (its eval_results.json, copied there by hand from the package), for the comparisons.
     previous = _load(c / "previous_v4" / "train_model.json")
     previous_eval = _load(c / "previous_v4" / "eval_results.json")
+    current = weights_sha256(o)
+    extra = _load(CARD_EXTRA)
+    if extra.get("weights_sha256") != current:  # written about other weights
+        extra = {}
     sizes = {p.relative_to(o).as_posix(): p.stat().st_size for p in o.rglob("*") if p.is_file()}
     total_mb = sum(sizes.values()) / 2**20
     dict_mb = sum(v for k, v in sizes.items() if k.startswith(("transcoders", "residual_saes"))) / 2**20
@@ -281,7 +301,9 @@ def main() -> None:
     w("Built by `python scripts/demo_model/build.py` (seeded; see *Build* below).\n")
     w(
         f"The searches and experiments that chose the recipe were run on earlier models; they are in the v4 card, kept as "
-        f"it shipped (`{V4_CARD}`). *This build (v5)* says what changed since.\n"
+        f"it shipped (`{V4_CARD}`)."
+        + (" *This build (v5)* says what changed since." if tm.get("align_language_offset") else "")
+        + "\n"
     )
     w("## Model\n")
     w("| field | value |\n|---|---|")
@@ -1082,30 +1104,25 @@ def main() -> None:
                 "by tens of points (*How the recipe was chosen*), so no single difference here is established.\n"
             )
     # The runs scored along training: this model's own run when it used --eval-every, and a second seed of the
-    # recipe if <cache>/lang_offset_cpu_seed2 holds one (train_model.py --seed 2 --run-dir ...; not a build step).
+    # recipe on the same corpus and tokenizer if <cache>/seed2 holds one (train_model.py --seed 2 --run-dir ...;
+    # not a build step).
     runs = [tm] if tm.get("align_language_offset") and tm.get("evals") else []
-    replicate = _load(c / "lang_offset_cpu_seed2" / "train_model.json")
+    replicate = _load(c / "seed2" / "train_model.json")
     if runs and replicate.get("evals"):
         runs.append(replicate)
     if tm.get("align_language_offset"):
         w("\n## This build (v5)\n")
         w(
-            "This model is the v4 recipe (the tie with `--align-language-offset`, *Cross-lingual transfer by design*) "
-            "trained from scratch by the committed build: its corpus is the one the committed data step writes (sha256 "
-            f"{(tm.get('corpus_sha256') or '?')[:16]}...) and its tokenizer the one the tokenizer step trains on it, so "
-            "`build.py` rebuilds both byte for byte; v4's corpus could not be written again (the v4 card's *Rebuilding*). "
-            "Nothing else changed: the flags, steps, seeds and data order are v4's. Runs of this recipe differ by tens "
-            "of points on held-out wordings (a second seed of v4's recipe and a run on a typeset corpus are in the v4 "
-            "card), so the difference from v4 below is one more draw from that spread, not a better recipe. Trained "
-            f"from scratch ({tm['steps']} steps in {tm['minutes']:.1f} min on {tm['device']}"
+            extra.get("this_build", "")
+            + f" Trained from scratch ({tm['steps']} steps in {tm['minutes']:.1f} min on {tm['device']}"
             + (f", including quick_eval every {runs[0]['evals'][0]['step']} steps" if runs else "")
             + ")"
             + (
                 ". quick_eval on held-out wordings along training, float32 weights (the build's own run skips it, "
                 "`--eval-every 0`)"
                 + (
-                    ", beside a second seed trained the same way (2026-11-27: one torch thread for its first 921 "
-                    "steps, then resumed from its checkpoint with two)"
+                    ", beside a second seed trained the same way on the same corpus and tokenizer (`--seed 2`; not "
+                    "shipped)"
                     if len(runs) > 1
                     else ""
                 )
@@ -1148,7 +1165,7 @@ def main() -> None:
                         )
                     )
             if ema:
-                L.extend(weight_averaging(tm))
+                L.extend(weight_averaging(runs, tm))
         if recipe_runs and runs:
             w(
                 f"\nBaseline, the v3 recipe's {len(recipe_runs)} runs (*How the recipe was chosen*; on GPUs), at their "
@@ -1221,7 +1238,6 @@ def main() -> None:
                     + ", ".join(f"`{k.split('|', 1)[1]}`" for k in fell)
                     + f"); on the other {len(rest)}, transfer rose on {len(rose)} and fell on {len(dropped)}.\n"
                 )
-    current = weights_sha256(o)
     probe_words = _load(c / "wording_probe.json")
     if probe_words.get("this model") and current and probe_words.get("weights sha256") == current:
         now, then = probe_words["this model"], probe_words.get("previous model", {})
@@ -1274,8 +1290,7 @@ def main() -> None:
     if repro:
         w("\n## Reproduction on CPU\n")
         w(repro["text"] + "\n")
-    extra = _load(CARD_EXTRA)
-    for section in extra.get("sections", []) if extra.get("weights_sha256") == current else []:
+    for section in extra.get("sections", []):
         w(f"\n## {section['title']}\n")
         w(section["text"] + "\n")
     w("\n## Build\n")
@@ -1313,7 +1328,8 @@ def main() -> None:
             + " and "
             + "/".join(pct(now["transfer"][l]) for l in LANGS)
             + "; along this run quick_eval moved by up to "
-            + f"{max_swing(tm['evals']):.0f} points between evaluations 300 steps apart after step 1800 "
+            + f"{max_swing(tm['evals'], tm['steps'] // 2):.0f} points between consecutive evaluations "
+            f"({tm['evals'][0]['step']} steps apart) after step {tm['steps'] // 2} "
             "(*This build (v5)*). Expect a rebuild to land anywhere in that range."
         )
     if r and "antonyms" in r:
@@ -1377,7 +1393,11 @@ def main() -> None:
             w(
                 "- **Some held-out wordings fail even on taught pairs**: "
                 + ", ".join(f"`{k.split('|')[1]}` ({pct(r['antonyms']['per_heldout_wording'][k])})" for k in failing)
-                + " (top-1; *This build (v5)* compares each wording with the v4 model)."
+                + (
+                    " (top-1; *This build (v5)* compares each wording with the v4 model)."
+                    if previous_eval.get("targets") and tm.get("align_language_offset")
+                    else " (top-1)."
+                )
             )
     if r and (tm.get("align_init") or tm.get("align_weight")):
         tr = r.get("translation_heldout_wordings", {})
