@@ -15,6 +15,8 @@ cp "$work/overlap-reference/overlap-en-fr-zh.png" docs/overlap_demo.png
 run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_articles --out "$work/overlap-udhr" \
     | tee "$work/overlap-udhr.txt"
 cp "$work/overlap-udhr/overlap-en-fr-zh.png" docs/overlap_udhr.png
+run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_paragraphs --out "$work/overlap-udhr-paragraphs" \
+    | tee "$work/overlap-udhr-paragraphs.txt"
 run babelgraph compare --concept small --out "$work/compare" --format html --quiet
 chromium --headless --no-sandbox --hide-scrollbars --window-size=1600,1400 \
     --screenshot="$PWD/docs/compare_small.png" "file://$work/compare/small/page.html" 2>/dev/null

@@ -310,3 +310,24 @@ def test_wording_probe_agrees_with_the_shipped_evaluation() -> None:
         taught = sum(key.split("|")[0] in p["taught"] for p in plan)
         expected = (taught * scores[f"{key}|taught"] + (len(plan) - taught) * scores[f"{key}|transfer"]) / len(plan)
         assert abs(got["right"] - expected) <= 1 / got["prompts"] + 1e-9, key  # at most one prompt apart
+
+
+def test_udhr_paragraphs_are_aligned_pieces_of_the_articles() -> None:
+    """The shipped paragraph-aligned UDHR: as many lines in every language, each line inside one article of its
+    language, in order, and the same article for line i in every language."""
+    held = Path(train_model.__file__).parents[2] / "src/babelgraph/demo/heldout"
+
+    def read(folder: str, lang: str) -> list[str]:
+        return (held / folder / f"{lang}.txt").read_text(encoding="utf-8").splitlines()
+
+    paragraphs = {lang: read("udhr_paragraphs", lang) for lang in ("en", "fr", "zh")}
+    articles = {lang: read("udhr_articles", lang) for lang in paragraphs}
+    assert len({len(v) for v in paragraphs.values()}) == 1 and len(paragraphs["en"]) >= 30
+    article_of = {}
+    for lang, lines in paragraphs.items():
+        where, start = [], 0
+        for line in lines:
+            start = next(i for i in range(start, len(articles[lang])) if line in articles[lang][i])
+            where.append(start)
+        article_of[lang] = where
+    assert article_of["en"] == article_of["fr"] == article_of["zh"]
