@@ -1327,6 +1327,15 @@ def main() -> None:
             + "/".join(pct(now["taught"][l]) for l in LANGS)
             + " and "
             + "/".join(pct(now["transfer"][l]) for l in LANGS)
+            + (
+                "; a second seed on this model's corpus and tokenizer ended at taught "
+                + "/".join(pct(replicate["evals"][-1][f"heldout/taught/{l}"]) for l in LANGS)
+                + " and transfer "
+                + "/".join(pct(replicate["evals"][-1][f"heldout/transfer/{l}"]) for l in LANGS)
+                + " (quick_eval)"
+                if replicate.get("evals")
+                else ""
+            )
             + "; along this run quick_eval moved by up to "
             + f"{max_swing(tm['evals'], tm['steps'] // 2):.0f} points between consecutive evaluations "
             f"({tm['evals'][0]['step']} steps apart) after step {tm['steps'] // 2} "
