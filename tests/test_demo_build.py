@@ -137,20 +137,20 @@ def test_language_fit_is_the_least_squares_fit_of_group_means_and_language_offse
 
 
 def test_ema_starts_at_the_weights_then_averages_them_geometrically(model: train_model.GPT) -> None:
-    ema = train_model.EMA(model, decay=0.75)
+    ema = train_model.ema_of(model, decay=0.75)
     with torch.no_grad():  # training moves the weights before annealing starts the average
         model.wte.weight.add_(1.0)
     snapshots = []
     for _ in range(3):
-        ema.update(model)
+        ema.update_parameters(model)
         snapshots.append(model.wte.weight.detach().clone())
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
     w0, w1, w2 = snapshots
     expected = (0.75 * w0 + 0.25 * w1) * 0.75 + 0.25 * w2  # first update copies, later ones lerp by 1 - decay
-    torch.testing.assert_close(ema.model.wte.weight, expected)
-    assert not ema.model.wte.weight.requires_grad
+    torch.testing.assert_close(ema.module.wte.weight, expected)
+    assert not ema.module.wte.weight.requires_grad
 
 
 def test_tie_leaves_homographs_out_on_request() -> None:

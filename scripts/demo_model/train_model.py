@@ -36,6 +36,7 @@ from common import (
     read_jsonl,
 )
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 # Annealing mix: task documents repeated so the last steps see them more often (curriculum).
 # The recipe (chosen by sweep.py on an accelerator; see the model card): task documents repeated throughout,
@@ -375,26 +376,11 @@ def alignment_penalty(
     return total
 
 
-class EMA:
-    """An exponential moving average of a model's weights, started on its first update (the start of annealing):
-    a candidate for steadier held-out scores late in training, where they swing from one evaluation to the next (the
-    card's *Weight averaging*)."""
-
-    def __init__(self, model: GPT, decay: float) -> None:
-        import copy
-
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.decay = decay
-        self.started = False
-
-    @torch.no_grad()
-    def update(self, model: GPT) -> None:
-        if not self.started:
-            self.model.load_state_dict(model.state_dict())
-            self.started = True
-            return
-        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
-            e.lerp_(p, 1 - self.decay)
+def ema_of(model: GPT, decay: float) -> AveragedModel:
+    """An exponential moving average of the model's weights (torch's AveragedModel), which copies them on its first
+    `update_parameters` (the start of annealing): a candidate for steadier held-out scores late in training, where
+    they swing from one evaluation to the next (the card's *Weight averaging*). The average is `.module`."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay)).eval().requires_grad_(False)
 
 
 def export(model: GPT, cfg: dict, o: Path) -> None:
@@ -529,10 +515,9 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         if args.steps:
             state["total_steps"] = args.steps  # extend or shorten the schedule of a resumed run
         print(f"resumed at step {state['step']} of {state['total_steps']}")
-    ema = EMA(model, args.ema_decay) if args.ema_decay else None
-    if ema and ckpt_path.exists() and not args.fresh and "ema" in ck:
-        ema.model.load_state_dict(ck["ema"])
-        ema.started = ck["ema_started"]
+    ema = ema_of(model, args.ema_decay) if args.ema_decay else None
+    if ema is not None and ckpt_path.exists() and not args.fresh and "ema" in ck:
+        ema.load_state_dict(ck["ema"])
     quick = None
     if args.eval_every:
         from quick_eval import QuickEval
@@ -553,12 +538,13 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         state["elapsed"] += time.time() - t_seg
         t_seg = time.time()
         ck = {"model": model.state_dict(), "opt": opt.state_dict(), "state": state}
-        if ema and ema.started:
-            ck |= {"ema": ema.model.state_dict(), "ema_started": ema.started}
+        started = ema is not None and ema.n_averaged > 0
+        if started:
+            ck["ema"] = ema.state_dict()
             (run_dir / "last_step").mkdir(exist_ok=True)
             export(model, cfg, run_dir / "last_step")
         torch.save(ck, ckpt_path)
-        export(ema.model if ema and ema.started else model, cfg, run_dir)
+        export(ema.module if started else model, cfg, run_dir)
 
     while True:
         step = state["step"]
@@ -566,8 +552,8 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         due = quick is not None and step and (step % args.eval_every == 0 or at_end)
         if quick and due and not any(e["step"] == step for e in state["evals"]):
             scores = quick(model)
-            if ema and ema.started:
-                scores |= {f"ema/{k}": v for k, v in quick(ema.model).items()}
+            if ema is not None and ema.n_averaged > 0:
+                scores |= {f"ema/{k}": v for k, v in quick(ema.module).items()}
             state["evals"].append({"step": step, **scores})
             print("eval", json.dumps(state["evals"][-1]), flush=True)
         if state["total_steps"] and step >= state["total_steps"]:
@@ -609,8 +595,8 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         for gr in opt.param_groups:
             gr["lr"] = lr
         loss = train_step(model, opt, x, penalty)
-        if ema and step >= a_start:
-            ema.update(model)
+        if ema is not None and step >= a_start:
+            ema.update_parameters(model)
         state["step"] += 1
         if step % 25 == 0:
             el = state["elapsed"] + time.time() - t_seg
@@ -638,7 +624,7 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "anneal_frac": args.anneal_frac,
         "seed": args.seed,
         "ema_decay": args.ema_decay,
-        "exported": "ema" if ema and ema.started else "last_step",
+        "exported": "ema" if ema is not None and ema.n_averaged > 0 else "last_step",
         "align_init": args.align_init,
         "align_weight": args.align_weight,
         "align_weight_out": weights[1],
