@@ -15,6 +15,7 @@ from babelgraph.languages import reference
 from babelgraph.languages.overlap import (
     derangement,
     feature_overlap,
+    idf_weights,
     iou,
     iou_values,
     mean_iou,
@@ -61,6 +62,71 @@ def test_mean_iou_averages_per_layer_and_skips_empty_texts():
     assert used == 2 and means == pytest.approx([0.5, 0.0]) and stds == pytest.approx([0.5, 0.0])
     means, _, used = mean_iou([None], [[{1}]], [0])
     assert used == 0 and all(math.isnan(m) for m in means)
+
+
+def test_idf_weights_and_weighted_iou_known_answers():
+    sets_a = [[{1, 2}], [{1, 3}], None]
+    sets_b = [[{1}], [{1, 2, 4}], [{9}]]
+    (weights,) = idf_weights(sets_a, sets_b)  # 5 non-empty texts; feature 1 in 4, 2 in 2, the rest in 1
+    assert weights == pytest.approx(
+        {1: math.log(5 / 4), 2: math.log(5 / 2), 3: math.log(5), 4: math.log(5), 9: math.log(5)}
+    )
+    assert iou({1, 2}, {1, 2, 4}, weights) == pytest.approx(
+        (weights[1] + weights[2]) / (weights[1] + weights[2] + weights[4])
+    )
+    assert iou({7}, {7}, {7: 0.0}) == 0.0  # a feature in every text carries no weight, so no evidence either
+    assert iou({1, 2}, {2, 3}, {1: 1.0, 2: 1.0, 3: 1.0}) == iou({1, 2}, {2, 3})  # equal weights: the plain IoU
+    assert iou_values(sets_a, sets_b, range(3), [weights]) == {
+        0: [pytest.approx(weights[1] / (weights[1] + weights[2]))],
+        1: [pytest.approx(weights[1] / sum(weights[f] for f in (1, 2, 3, 4)))],
+    }
+    assert idf_weights([None]) == []
+
+
+def _planted_corpus(rng, n_lines: int, shared_content: int) -> tuple[list, list]:
+    """Two languages' texts, one layer: each text has most of 150 generic features (they fire in ~90% of texts),
+    a few language-specific ones, its own rare features, and ``shared_content`` rare features that its
+    translation shares (the planted language-independent content)."""
+    generic = range(150)
+    texts = {"a": [], "b": []}
+    for line in range(n_lines):
+        content = {1000 + 10 * line + k for k in range(shared_content)}
+        for lang, offset in (("a", 200), ("b", 300)):
+            own = {5000 + 1000 * (lang == "b") + 10 * line + k for k in range(rng.randrange(1, 4))}
+            specific = {offset + f for f in range(50) if rng.random() < 0.5}
+            text = {f for f in generic if rng.random() < 0.9} | specific | own | content
+            texts[lang].append([text])
+    return texts["a"], texts["b"]
+
+
+def test_idf_overlap_finds_planted_shared_content_that_saturated_iou_hides():
+    import random
+
+    sets_a, sets_b = _planted_corpus(random.Random(0), 40, shared_content=3)
+    parallel_order, baseline_order = range(40), derangement(40, 0)
+    weights = idf_weights(sets_a, sets_b)
+    plain = paired_difference(iou_values(sets_a, sets_b, parallel_order), iou_values(sets_a, sets_b, baseline_order))
+    weighted = paired_difference(
+        iou_values(sets_a, sets_b, parallel_order, weights), iou_values(sets_a, sets_b, baseline_order, weights)
+    )
+    assert weighted[1][0] > 0  # the interval of the weighted difference lies above 0
+    assert weighted[0][0] > 4 * plain[0][0] > 0  # and the effect is several times what the plain IoU shows
+
+
+def test_idf_overlap_holds_its_false_positive_rate_when_nothing_is_shared():
+    """No planted content: parallel pairs are as unrelated as the baseline's, so the 95% interval should lie
+    above 0 in about 2.5% of corpora (the weights come from the same texts, which must not bias the test)."""
+    import random
+
+    rng = random.Random(1)
+    hits = 0
+    for trial in range(100):
+        sets_a, sets_b = _planted_corpus(rng, 30, shared_content=0)
+        weights = idf_weights(sets_a, sets_b)
+        parallel = iou_values(sets_a, sets_b, range(30), weights)
+        baseline = iou_values(sets_a, sets_b, derangement(30, trial), weights)
+        hits += paired_difference(parallel, baseline, seed=trial, draws=500)[1][0] > 0
+    assert hits <= 8
 
 
 def test_paired_difference_mean_and_bootstrap_interval():
@@ -168,6 +234,11 @@ def test_feature_overlap_skips_empty_lines_and_rejects_mismatched_counts():
     assert result.skipped == {"en": 1, "fr": 0} and result.n_pairs["en-fr"] == 2
     with pytest.raises(bg.BabelgraphError, match="same number of lines"):
         feature_overlap(demo(), {"en": ["a b", "c d"], "fr": ["e f"]})
+    weighted = feature_overlap(demo(), texts, measure="idf")
+    assert weighted.measure == "idf" and weighted.n_pairs["en-fr"] == 2
+    assert all(0.0 <= v <= 1.0 for v in weighted.parallel_mean["en-fr"] + weighted.baseline_mean["en-fr"])
+    with pytest.raises(bg.BabelgraphError, match="overlap measure 'cosine'"):
+        feature_overlap(demo(), texts, measure="cosine")
 
 
 def test_cli_overlap(tmp_path, capsys):
@@ -181,5 +252,9 @@ def test_cli_overlap(tmp_path, capsys):
     assert "en-zh" in out and "parallel" in out
     for suffix in ("png", "csv", "json"):
         assert (tmp_path / f"overlap-en-zh.{suffix}").is_file()
+    args = ["overlap", "--languages", "en,zh", "--texts-dir", str(folder), "--out", str(tmp_path), "--measure", "idf"]
+    assert main(args) == 0
+    assert "IDF-weighted" in capsys.readouterr().out
+    assert json.loads((tmp_path / "overlap-en-zh-idf.json").read_text(encoding="utf-8"))["measure"] == "idf"
     assert main(["overlap", "--languages", "en,de", "--out", str(tmp_path)]) == 2
     assert "no reference text" in capsys.readouterr().err

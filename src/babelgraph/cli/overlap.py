@@ -17,6 +17,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--texts-dir", default=None, help="folder with {lang}.txt, one aligned text per line (default: shipped text)"
     )
     overlap.add_argument("--seed", type=int, default=0, help="seed for the baseline's shuffled pairs (default 0)")
+    overlap.add_argument(
+        "--measure",
+        choices=["iou", "idf"],
+        default="iou",
+        help="iou: plain IoU of active features (default); idf: each feature weighted by log(N/df) over the "
+        "pair's texts, so features that fire in every text count nothing (for long texts, where IoU saturates)",
+    )
     add_out_argument(overlap)
     add_model_arguments(overlap)
 
@@ -38,7 +45,7 @@ def read_lines(file: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from babelgraph.files import output_group
-    from babelgraph.languages.overlap import feature_overlap, save_overlap_plot, save_overlap_table
+    from babelgraph.languages.overlap import MEASURES, feature_overlap, save_overlap_plot, save_overlap_table
     from babelgraph.languages.reference import reference_texts
 
     languages = list(dict.fromkeys(lang.strip() for lang in args.languages.split(",") if lang.strip()))
@@ -57,17 +64,17 @@ def run(args: argparse.Namespace) -> int:
                 raise BabelgraphError(f"no {file}: --texts-dir needs one {{lang}}.txt per language")
             texts[lang] = read_lines(file)
     out = Path(args.out)
-    stem = "overlap-" + "-".join(languages)
+    stem = "overlap-" + "-".join(languages) + ("" if args.measure == "iou" else f"-{args.measure}")
     planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")]
     check_outputs(args, planned)
     model = load_model_from(args)
-    result = feature_overlap(model, texts, baseline_seed=args.seed)
+    result = feature_overlap(model, texts, baseline_seed=args.seed, measure=args.measure)
     with output_group():  # plot and tables together, or none
         paths = [save_overlap_plot(result, planned[0])]
         paths += [save_overlap_table(result, path) for path in planned[1:]]
     if not args.quiet:
         skipped = sum(result.skipped.values())
-        print(f"feature overlap on {model.name}: IoU of active features, parallel vs baseline (mean ± std)")
+        print(f"feature overlap on {model.name}: {MEASURES[result.measure]}, parallel vs baseline (mean ± std)")
         print(result.format_table())
         if skipped:
             print(f"skipped {skipped} line(s) that tokenize to nothing: {result.skipped}")

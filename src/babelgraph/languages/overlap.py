@@ -6,6 +6,10 @@ measure on unrelated pairs (line ``i`` of A with line ``j != i`` of B, a seeded 
 baseline: shared features beyond it are evidence of language-independent representations (docs/method.md).
 Whether "beyond it" is more than noise is read from a 95% bootstrap interval (over lines) of the paired
 difference parallel - baseline.
+
+On long texts most features fire somewhere in almost every text, so the plain IoU saturates and a few shared
+content features barely move it. The ``idf`` measure weights each feature by ``log(N / df)``, ``df`` the number
+of the pair's ``N`` texts it fires in: a feature in every text counts 0, a rare one the most (a weighted Jaccard).
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.files import atomic_path
 from babelgraph.languages.reference import line_activations, reference_texts
 from babelgraph.model.replacement import ReplacementModel
+
+OverlapMeasure = Literal["iou", "idf"]
+MEASURES: dict[str, str] = {
+    "iou": "IoU of active features",
+    "idf": "IDF-weighted IoU of active features (weight log(N/df) over the pair's texts)",
+}
 
 
 @dataclass
@@ -44,6 +55,7 @@ class OverlapResult:
     difference: dict[str, list[float]] = field(default_factory=dict)
     difference_low: dict[str, list[float]] = field(default_factory=dict)
     difference_high: dict[str, list[float]] = field(default_factory=dict)
+    measure: OverlapMeasure = "iou"
 
     def significant(self, pair: str, k: int) -> bool:
         """Parallel beats the baseline at dictionary ``k``: the interval of the difference lies above 0."""
@@ -86,18 +98,38 @@ class OverlapResult:
 
 
 # ---- pure parts ---------------------------------------------------------------------------------------------
-def iou(a: set[int], b: set[int]) -> float:
-    """Intersection over union; two empty sets share nothing, so 0.0 (not evidence of overlap)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+def iou(a: set[int], b: set[int], weights: Mapping[int, float] | None = None) -> float:
+    """Intersection over union, each feature counting ``weights[f]`` (default 1); an empty (or all-zero-weight)
+    union shares nothing, so 0.0 (not evidence of overlap)."""
+    if weights is None:
+        union = len(a | b)
+        return len(a & b) / union if union else 0.0
+    union_weight = sum(weights[f] for f in a | b)
+    return sum(weights[f] for f in a & b) / union_weight if union_weight > 0 else 0.0
+
+
+def idf_weights(*corpora: Sequence[Sequence[set[int]] | None]) -> list[dict[int, float]]:
+    """Per layer: ``log(N / df)`` for every feature active in some text, over the non-empty texts of ``corpora``
+    (``N`` of them; ``df``: how many the feature fires in). A feature active in every text weighs 0."""
+    texts = [t for corpus in corpora for t in corpus if t is not None]
+    if not texts:
+        return []
+    counts: list[dict[int, int]] = [{} for _ in texts[0]]
+    for text in texts:
+        for layer_counts, active in zip(counts, text):
+            for f in active:
+                layer_counts[f] = layer_counts.get(f, 0) + 1
+    return [{f: math.log(len(texts) / df) for f, df in layer_counts.items()} for layer_counts in counts]
 
 
 def iou_values(
     sets_a: Sequence[Sequence[set[int]] | None],
     sets_b: Sequence[Sequence[set[int]] | None],
     pairing: Sequence[int],
+    weights: Sequence[Mapping[int, float]] | None = None,
 ) -> dict[int, list[float]]:
-    """Per line ``i`` whose texts are both non-empty: the per-layer IoU of ``sets_a[i]`` with ``sets_b[pairing[i]]``.
+    """Per line ``i`` whose texts are both non-empty: the per-layer IoU of ``sets_a[i]`` with ``sets_b[pairing[i]]``
+    (weighted by ``weights[layer]`` when given, e.g. ``idf_weights(sets_a, sets_b)``).
 
     ``sets_x[i]`` is one set per layer, or ``None`` for a text that tokenized to nothing: such pairs are left out.
     """
@@ -108,7 +140,8 @@ def iou_values(
             continue
         if len(a) != len(b):
             raise BabelgraphError("both texts need one feature set per layer")
-        values[i] = [iou(x, y) for x, y in zip(a, b)]
+        per_layer = weights if weights is not None else [None] * len(a)
+        values[i] = [iou(x, y, w) for x, y, w in zip(a, b, per_layer)]
     return values
 
 
@@ -175,13 +208,19 @@ def active_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[
 
 
 def feature_overlap(
-    model: ReplacementModel, texts: Mapping[str, Sequence[str]] | None = None, baseline_seed: int = 0
+    model: ReplacementModel,
+    texts: Mapping[str, Sequence[str]] | None = None,
+    baseline_seed: int = 0,
+    measure: OverlapMeasure = "iou",
 ) -> OverlapResult:
     """IoU of active feature sets per dictionary for every language pair, parallel texts against a baseline.
 
     ``texts`` maps languages to aligned lines (line ``i`` says the same in each); default: the shipped
-    reference text.
+    reference text. ``measure="idf"`` weights features by their inverse document frequency over the pair's
+    texts (the same weights for parallel and baseline pairs).
     """
+    if measure not in MEASURES:
+        raise BabelgraphError(f"overlap measure {measure!r}: use one of {', '.join(MEASURES)}")
     texts = reference_texts() if texts is None else texts
     languages = list(texts)
     if len(languages) < 2:
@@ -207,12 +246,14 @@ def feature_overlap(
         n_baseline_pairs={},
         skipped={lang: sum(s is None for s in sets[lang]) for lang in languages},
         baseline_seed=baseline_seed,
+        measure=measure,
     )
     for x, a in enumerate(languages):
         for b in languages[x + 1 :]:
             pair = f"{a}-{b}"
-            parallel = iou_values(sets[a], sets[b], range(n))
-            baseline = iou_values(sets[a], sets[b], derangement(n, baseline_seed))
+            weights = idf_weights(sets[a], sets[b]) if measure == "idf" else None
+            parallel = iou_values(sets[a], sets[b], range(n), weights)
+            baseline = iou_values(sets[a], sets[b], derangement(n, baseline_seed), weights)
             n_layers = len(result.layers)
             mean, std, used = _mean_std(parallel, n_layers)
             result.parallel_mean[pair], result.parallel_std[pair], result.n_pairs[pair] = mean, std, used
@@ -234,6 +275,7 @@ def save_overlap_table(result: OverlapResult, path: str | Path) -> Path:
         if path.suffix == ".json":
             payload = {
                 "model": result.model,
+                "measure": result.measure,
                 "languages": result.languages,
                 "baseline_seed": result.baseline_seed,
                 "skipped_lines": result.skipped,
@@ -289,7 +331,7 @@ def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
         ax.set_xticklabels([str(layer) for layer in result.layers])
         ax.set_xlabel("layer")
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("IoU of active features")
+    axes[0][0].set_ylabel(MEASURES[result.measure].split(" (")[0])
     axes[0][0].legend(loc="upper left", fontsize=8)
     fig.suptitle(f"feature overlap by layer: {result.model}", fontsize=10)
     with atomic_path(path) as tmp:
