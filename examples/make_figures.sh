@@ -22,10 +22,16 @@ for texts in udhr_paragraphs udhr_articles; do
     run babelgraph overlap --measure idf --texts-dir "src/babelgraph/demo/heldout/$texts" --out "$work/overlap-idf-$texts" \
         | tee "$work/overlap-idf-$texts.txt"
 done
-run python examples/overlap_placebo.py src/babelgraph/demo/heldout/udhr_paragraphs "$work/placebo-udhr_paragraphs"
+run python examples/overlap_controls.py placebo src/babelgraph/demo/heldout/udhr_paragraphs "$work/placebo-udhr_paragraphs"
 run babelgraph overlap --measure idf --texts-dir "$work/placebo-udhr_paragraphs" --out "$work/overlap-idf-placebo" \
     | tee "$work/overlap-idf-placebo.txt"
 run babelgraph overlap --measure idf --out "$work/overlap-idf-reference" | tee "$work/overlap-idf-reference.txt"
+# the reference lines whose Chinese has no Latin letter or digit (no copied names, options or format codes)
+run python examples/overlap_controls.py latin-split src/babelgraph/data/reference "$work/reference-split"
+for measure in iou idf; do
+    run babelgraph overlap --measure $measure --texts-dir "$work/reference-split/no-latin" \
+        --out "$work/overlap-$measure-reference-no-latin" | tee "$work/overlap-$measure-reference-no-latin.txt"
+done
 run babelgraph compare --concept small --out "$work/compare" --format html --quiet
 chromium --headless --no-sandbox --hide-scrollbars --window-size=1600,1400 \
     --screenshot="$PWD/docs/compare_small.png" "file://$work/compare/small/page.html" 2>/dev/null

@@ -258,3 +258,34 @@ def test_cli_overlap(tmp_path, capsys):
     assert json.loads((tmp_path / "overlap-en-zh-idf.json").read_text(encoding="utf-8"))["measure"] == "idf"
     assert main(["overlap", "--languages", "en,de", "--out", str(tmp_path)]) == 2
     assert "no reference text" in capsys.readouterr().err
+
+
+def _overlap_controls():
+    """examples/overlap_controls.py, which the README's overlap numbers are made with."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "overlap_controls.py"
+    spec = importlib.util.spec_from_file_location("overlap_controls", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_overlap_placebo_pairs_no_line_with_its_translation_in_any_pair():
+    texts = {lang: [f"{lang}{i}" for i in range(7)] for lang in ("en", "fr", "zh", "de")}
+    shuffled = _overlap_controls().placebo(texts, seed=3)
+    assert shuffled["en"] == texts["en"]
+    origin = {lang: [int(line[2:]) for line in lines] for lang, lines in shuffled.items()}
+    assert all(sorted(order) == list(range(7)) for order in origin.values())  # each a permutation of the lines
+    langs = list(origin)
+    for x, a in enumerate(langs):
+        for b in langs[x + 1 :]:
+            assert all(i != j for i, j in zip(origin[a], origin[b])), (a, b)
+
+
+def test_overlap_latin_split_partitions_lines_by_the_script_language():
+    texts = {"en": ["the cat", "use --force", "ten"], "zh": ["猫", "使用 --force", "十"]}
+    split = _overlap_controls().latin_split(texts, "zh")
+    assert split["no-latin"] == {"en": ["the cat", "ten"], "zh": ["猫", "十"]}
+    assert split["latin"] == {"en": ["use --force"], "zh": ["使用 --force"]}
