@@ -102,6 +102,22 @@ def max_swing(evals: list[dict], after: int = 1800) -> float:
     return max((100 * abs(b[k] - a[k]) for a, b in zip(late, late[1:]) for k in keys), default=0.0)
 
 
+def other_seeds(replicates: list[dict]) -> str:
+    """How the card names the runs of this model's recipe with other seeds."""
+    return {1: "a second seed", 2: "two more seeds"}.get(len(replicates), f"{len(replicates)} more seeds")
+
+
+def meeting_targets(runs: list[dict]) -> int:
+    """How many runs end (last quick_eval) at >= 70% on taught pairs and >= 50% on transfer in every language."""
+    return sum(
+        all(
+            r["evals"][-1][f"heldout/taught/{l}"] >= 0.7 and r["evals"][-1][f"heldout/transfer/{l}"] >= 0.5
+            for l in LANGS
+        )
+        for r in runs
+    )
+
+
 def weight_averaging(runs: list[dict], tm: dict) -> list[str]:
     """The card's paragraph on the EMA the training runs kept beside their weights (`train_model.py --ema-decay`);
     `tm` is this model's run."""
@@ -1103,13 +1119,15 @@ def main() -> None:
                 "\nEach is one run from the v3 weights, and reruns of one recipe from scratch differ "
                 "by tens of points (*How the recipe was chosen*), so no single difference here is established.\n"
             )
-    # The runs scored along training: this model's own run when it used --eval-every, and a second seed of the
-    # recipe on the same corpus and tokenizer if <cache>/seed2 holds one (train_model.py --seed 2 --run-dir ...;
+    # The runs scored along training: this model's own run when it used --eval-every, and other seeds of the
+    # recipe on the same corpus and tokenizer where <cache>/seed<N>/ holds one (train_model.py --seed N --run-dir ...;
     # not a build step).
     runs = [tm] if tm.get("align_language_offset") and tm.get("evals") else []
-    replicate = _load(c / "seed2" / "train_model.json")
-    if runs and replicate.get("evals"):
-        runs.append(replicate)
+    replicates = [r for r in map(_load, sorted(c.glob("seed*/train_model.json"))) if r.get("evals")]
+    replicates.sort(key=lambda r: r["seed"])
+    seed_flags = ", ".join(f"`--seed {r['seed']}`" for r in replicates)
+    if runs:
+        runs.extend(replicates)
     if tm.get("align_language_offset"):
         w("\n## This build (v5)\n")
         w(
@@ -1121,8 +1139,8 @@ def main() -> None:
                 ". quick_eval on held-out wordings along training, float32 weights (the build's own run skips it, "
                 "`--eval-every 0`)"
                 + (
-                    ", beside a second seed trained the same way on the same corpus and tokenizer (`--seed 2`; not "
-                    "shipped)"
+                    f", beside {other_seeds(replicates)} trained the same way on the same corpus and tokenizer "
+                    f"({seed_flags}; not shipped)"
                     if len(runs) > 1
                     else ""
                 )
@@ -1328,12 +1346,22 @@ def main() -> None:
             + " and "
             + "/".join(pct(now["transfer"][l]) for l in LANGS)
             + (
-                "; a second seed on this model's corpus and tokenizer ended at taught "
-                + "/".join(pct(replicate["evals"][-1][f"heldout/taught/{l}"]) for l in LANGS)
-                + " and transfer "
-                + "/".join(pct(replicate["evals"][-1][f"heldout/transfer/{l}"]) for l in LANGS)
+                f"; {other_seeds(replicates)} on this model's corpus and tokenizer ended at "
+                + " and ".join(
+                    "taught "
+                    + "/".join(pct(rep["evals"][-1][f"heldout/taught/{l}"]) for l in LANGS)
+                    + " and transfer "
+                    + "/".join(pct(rep["evals"][-1][f"heldout/transfer/{l}"]) for l in LANGS)
+                    + (f" (seed {rep['seed']})" if len(replicates) > 1 else "")
+                    for rep in replicates
+                )
                 + " (quick_eval)"
-                if replicate.get("evals")
+                + (
+                    f"; {meeting_targets(runs)} of these {len(runs)} runs meet both antonym targets in every language"
+                    if len(runs) > 2
+                    else ""
+                )
+                if replicates
                 else ""
             )
             + "; along this run quick_eval moved by up to "
@@ -1369,10 +1397,14 @@ def main() -> None:
                     else ""
                 )
                 + (
-                    "; a second seed of this recipe reached "
-                    + ", ".join(f"{l} {pct(replicate['evals'][-1][f'heldout/transfer/{l}'])}" for l in LANGS)
+                    f"; {other_seeds(replicates)} of this recipe reached "
+                    + "; ".join(
+                        ", ".join(f"{l} {pct(rep['evals'][-1][f'heldout/transfer/{l}'])}" for l in LANGS)
+                        + (f" (seed {rep['seed']})" if len(replicates) > 1 else "")
+                        for rep in replicates
+                    )
                     + " (quick_eval, *The language offset*)"
-                    if replicate.get("evals")
+                    if replicates
                     else ""
                 )
                 + ". It comes from a prior put in by design, and runs of one recipe differ by much; more steps than "
