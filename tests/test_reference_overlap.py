@@ -223,9 +223,28 @@ def test_feature_overlap_on_demo(tmp_path):
             assert d == pytest.approx(result.parallel_mean[pair][k] - result.baseline_mean[pair][k])
             assert low <= d <= high
     table = json.loads(save_overlap_table(result, tmp_path / "o.json").read_text(encoding="utf-8"))
-    assert len(table["rows"]) == 3 * len(demo().dictionaries)
+    assert len(table["rows"]) == 3 * (1 + len(demo().dictionaries))  # per pair: the token row, then the layers
+    assert [row["layer"] for row in table["rows"][: 1 + len(demo().dictionaries)]] == [-1, *result.layers]
+    assert "tok " in result.format_table().splitlines()[1]
     assert save_overlap_table(result, tmp_path / "o.csv").read_text().startswith("pair,dictionary,layer")
     assert save_overlap_plot(result, tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_baseline():
+    lines = ["The sun is hot.", "Le chat dort.", "大小", "The opposite of small is big.", "Ici, lune."]
+    for measure in ("iou", "idf"):
+        result = feature_overlap(demo(), {"en": lines, "xx": lines}, measure=measure)
+        assert result.tokens["en-xx"]["parallel_mean"] == pytest.approx(1.0)
+        assert result.tokens["en-xx"]["baseline_mean"] < 0.5
+        assert result.parallel_mean["en-xx"] == pytest.approx([1.0] * len(result.layers))
+        assert all(d > 0 for d in result.difference["en-xx"])
+
+
+def test_token_control_is_at_its_baseline_for_texts_in_disjoint_scripts():
+    """Latin against Han characters share no token ids, so the lexical control shows nothing either way."""
+    texts = {"en": ["big", "small", "hot", "cold"], "zh": ["大", "小", "热", "冷"]}
+    tokens = feature_overlap(demo(), texts).tokens["en-zh"]
+    assert tokens["parallel_mean"] == tokens["baseline_mean"] == 0.0
 
 
 def test_feature_overlap_skips_empty_lines_and_rejects_mismatched_counts():

@@ -10,6 +10,11 @@ difference parallel - baseline.
 On long texts most features fire somewhere in almost every text, so the plain IoU saturates and a few shared
 content features barely move it. The ``idf`` measure weights each feature by ``log(N / df)``, ``df`` the number
 of the pair's ``N`` texts it fires in: a feature in every text counts 0, a rare one the most (a weighted Jaccard).
+
+Texts that share tokens (names, numbers, format codes, cognates) share the features those tokens drive without
+sharing a representation of meaning, so the same measure on the sets of token ids is reported beside the
+layers (row ``tok``, ``layer = -1`` in the tables): feature overlap beyond the baseline where token overlap is at
+its baseline is the stronger evidence.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Literal
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.files import atomic_path
-from babelgraph.languages.reference import line_activations, reference_texts
+from babelgraph.languages.reference import encode_line, line_activations, reference_texts
 from babelgraph.model.replacement import ReplacementModel
 
 OverlapMeasure = Literal["iou", "idf"]
@@ -56,6 +61,8 @@ class OverlapResult:
     difference_low: dict[str, list[float]] = field(default_factory=dict)
     difference_high: dict[str, list[float]] = field(default_factory=dict)
     measure: OverlapMeasure = "iou"
+    # per pair: the same statistics on the sets of token ids (keys as in ``rows()``), the lexical control
+    tokens: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def significant(self, pair: str, k: int) -> bool:
         """Parallel beats the baseline at dictionary ``k``: the interval of the difference lies above 0."""
@@ -66,7 +73,13 @@ class OverlapResult:
         return list(self.parallel_mean)
 
     def rows(self) -> list[dict[str, float | int | str]]:
-        return [
+        """Per pair: the token row (``dictionary="tokens"``, ``layer=-1``) when measured, then one row per layer."""
+        token_rows = [
+            {"pair": pair, "dictionary": "tokens", "layer": -1, **stats}
+            | {"n_pairs": self.n_pairs[pair], "n_baseline_pairs": self.n_baseline_pairs[pair]}
+            for pair, stats in self.tokens.items()
+        ]
+        layer_rows = [
             {
                 "pair": pair,
                 "dictionary": name,
@@ -84,6 +97,7 @@ class OverlapResult:
             for pair in self.pairs
             for k, (name, layer) in enumerate(zip(self.dictionaries, self.layers))
         ]
+        return sorted(token_rows + layer_rows, key=lambda row: self.pairs.index(str(row["pair"])))
 
     def format_table(self) -> str:
         lines = [f"{'pair':<7} {'layer':>5} {'parallel':>16} {'baseline':>16}   difference [95% interval]"]
@@ -92,8 +106,13 @@ class OverlapResult:
             baseline = f"{row['baseline_mean']:.3f} ± {row['baseline_std']:.3f}"
             diff = f"{row['difference']:+.3f} [{row['difference_low']:+.3f}, {row['difference_high']:+.3f}]"
             mark = " *" if row["difference_low"] > 0 else ""
-            lines.append(f"{row['pair']:<7} {row['layer']:>5} {parallel:>16} {baseline:>16}   {diff}{mark}")
+            layer = "tok" if row["dictionary"] == "tokens" else row["layer"]
+            lines.append(f"{row['pair']:<7} {layer:>5} {parallel:>16} {baseline:>16}   {diff}{mark}")
         lines.append("* parallel beats the baseline: the 95% bootstrap interval of the difference lies above 0")
+        if self.tokens:
+            lines.append(
+                "tok: the same measure on the texts' token ids, the lexical overlap that features may only reflect"
+            )
         return "\n".join(lines)
 
 
@@ -207,6 +226,15 @@ def active_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[
     return out
 
 
+def token_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[int]] | None]:
+    """Per line: its non-BOS token ids as a one-"layer" set list, shaped like ``active_sets`` (``None`` if empty)."""
+    out: list[list[set[int]] | None] = []
+    for line in lines:
+        encoded = encode_line(model, line)
+        out.append(None if encoded is None else [set(encoded[0][encoded[1] :].tolist())])
+    return out
+
+
 def feature_overlap(
     model: ReplacementModel,
     texts: Mapping[str, Sequence[str]] | None = None,
@@ -233,6 +261,7 @@ def feature_overlap(
     if n < 2:
         raise BabelgraphError("give at least two aligned lines per language (the baseline pairs unrelated lines)")
     sets = {lang: active_sets(model, texts[lang]) for lang in languages}
+    tokens = {lang: token_sets(model, texts[lang]) for lang in languages}
     result = OverlapResult(
         model=model.name,
         languages=languages,
@@ -261,7 +290,33 @@ def feature_overlap(
             result.baseline_mean[pair], result.baseline_std[pair], result.n_baseline_pairs[pair] = mean, std, used
             diff = paired_difference(parallel, baseline, seed=baseline_seed)
             result.difference[pair], result.difference_low[pair], result.difference_high[pair] = diff
+            result.tokens[pair] = _token_statistics(tokens[a], tokens[b], n, measure, baseline_seed)
     return result
+
+
+def _token_statistics(
+    tokens_a: Sequence[Sequence[set[int]] | None],
+    tokens_b: Sequence[Sequence[set[int]] | None],
+    n: int,
+    measure: OverlapMeasure,
+    baseline_seed: int,
+) -> dict[str, float]:
+    """The lexical control: the overlap statistics of one pair computed on token-id sets instead of features."""
+    weights = idf_weights(tokens_a, tokens_b) if measure == "idf" else None
+    parallel = iou_values(tokens_a, tokens_b, range(n), weights)
+    baseline = iou_values(tokens_a, tokens_b, derangement(n, baseline_seed), weights)
+    (p_mean,), (p_std,), _ = _mean_std(parallel, 1)
+    (b_mean,), (b_std,), _ = _mean_std(baseline, 1)
+    (diff,), (low,), (high,) = paired_difference(parallel, baseline, seed=baseline_seed)
+    return {
+        "parallel_mean": p_mean,
+        "parallel_std": p_std,
+        "baseline_mean": b_mean,
+        "baseline_std": b_std,
+        "difference": diff,
+        "difference_low": low,
+        "difference_high": high,
+    }
 
 
 # ---- output -------------------------------------------------------------------------------------------------
@@ -296,7 +351,8 @@ def _json_number(value: float | int | str) -> float | int | str | None:
 
 
 def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
-    """PNG: one panel per language pair, parallel and baseline IoU per layer with ±1 std bands."""
+    """PNG: one panel per language pair, parallel and baseline IoU per layer with ±1 std bands; the token-id
+    control, when measured, as unconnected points at the left (``tok``)."""
     from babelgraph.plotting import pyplot
 
     plt = pyplot()
@@ -316,23 +372,25 @@ def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
             high = [min(1.0, m + s) for m, s in zip(means, stds)]
             ax.plot(x, means, marker="o", color=color, label=label)
             ax.fill_between(x, low, high, color=color, alpha=0.2)
-        for k in x:
-            if result.significant(pair, k):
-                ax.annotate(
-                    "*",
-                    (k, result.parallel_mean[pair][k]),
-                    textcoords="offset points",
-                    xytext=(0, 6),
-                    ha="center",
-                    fontsize=12,
-                )
+        marked = [(k, result.parallel_mean[pair][k]) for k in x if result.significant(pair, k)]
+        tokens = result.tokens.get(pair)
+        if tokens:
+            for which, color in (("parallel", "tab:blue"), ("baseline", "tab:gray")):
+                mean, std = tokens[f"{which}_mean"], tokens[f"{which}_std"]
+                ax.errorbar([-1], [mean], yerr=[[min(std, mean)], [std]], fmt="s", color=color, capsize=3)
+            ax.axvline(-0.5, color="0.8", linewidth=0.8)
+            if tokens["difference_low"] > 0:
+                marked.append((-1, tokens["parallel_mean"]))
+        for k, mean in marked:
+            ax.annotate("*", (k, mean), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=12)
         ax.set_title(f"{pair} ({result.n_pairs[pair]} pairs; * = beats baseline, 95%)", fontsize=9)
-        ax.set_xticks(x)
-        ax.set_xticklabels([str(layer) for layer in result.layers])
+        ticks = ([-1] if tokens else []) + x
+        ax.set_xticks(ticks)
+        ax.set_xticklabels((["tok"] if tokens else []) + [str(layer) for layer in result.layers])
         ax.set_xlabel("layer")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel(MEASURES[result.measure].split(" (")[0])
-    axes[0][0].legend(loc="upper left", fontsize=8)
+    axes[0][0].legend(loc="upper right", fontsize=8)
     fig.suptitle(f"feature overlap by layer: {result.model}", fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
