@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate the demo-model figures and numbers the README and docs/ quote: logit lens (fr -> zh), feature
-# overlap on the shipped reference text and on the held-out UDHR articles, the comparison page of `small`,
-# and the 56-concept batch with its mismatched-concept baselines (docs/layers_demo.png).
+# overlap on the shipped reference text and on the held-out UDHR (articles, paragraphs; plain and IDF-weighted,
+# with a placebo and the reference lines split by copied Latin tokens), translation retrieval from the residual
+# stream, the comparison page of `small`, and the 56-concept batch with its mismatched-concept baselines
+# (docs/layers_demo.png).
 # Run from anywhere: bash examples/make_figures.sh [WORK_FOLDER]   (about 15-20 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +28,18 @@ run python examples/overlap_controls.py placebo src/babelgraph/demo/heldout/udhr
 run babelgraph overlap --measure idf --texts-dir "$work/placebo-udhr_paragraphs" --out "$work/overlap-idf-placebo" \
     | tee "$work/overlap-idf-placebo.txt"
 run babelgraph overlap --measure idf --out "$work/overlap-idf-reference" | tee "$work/overlap-idf-reference.txt"
+run babelgraph overlap --baseline shuffled --out "$work/overlap-shuffled-reference" | tee "$work/overlap-shuffled-reference.txt"
 # the reference lines whose Chinese has no Latin letter or digit (no copied names, options or format codes)
 run python examples/overlap_controls.py latin-split src/babelgraph/data/reference "$work/reference-split"
-for measure in iou idf; do
-    run babelgraph overlap --measure $measure --texts-dir "$work/reference-split/no-latin" \
-        --out "$work/overlap-$measure-reference-no-latin" | tee "$work/overlap-$measure-reference-no-latin.txt"
+for subset in no-latin latin; do
+    for measure in iou idf; do
+        run babelgraph overlap --measure $measure --texts-dir "$work/reference-split/$subset" \
+            --out "$work/overlap-$measure-reference-$subset" | tee "$work/overlap-$measure-reference-$subset.txt"
+    done
 done
+# the same question without dictionaries: is a text's translation its nearest neighbour in the residual stream?
+run python examples/residual_retrieval.py src/babelgraph/demo/heldout/udhr_paragraphs | tee "$work/retrieval-udhr.txt"
+run python examples/residual_retrieval.py "$work/reference-split/no-latin" | tee "$work/retrieval-reference-no-latin.txt"
 run babelgraph compare --concept small --out "$work/compare" --format html --quiet
 chromium --headless --no-sandbox --hide-scrollbars --window-size=1600,1400 \
     --screenshot="$PWD/docs/compare_small.png" "file://$work/compare/small/page.html" 2>/dev/null

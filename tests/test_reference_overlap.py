@@ -18,6 +18,7 @@ from babelgraph.languages.overlap import (
     idf_weights,
     iou,
     iou_values,
+    length_matched_partners,
     mean_iou,
     paired_difference,
     save_overlap_plot,
@@ -126,7 +127,59 @@ def test_idf_overlap_holds_its_false_positive_rate_when_nothing_is_shared():
         parallel = iou_values(sets_a, sets_b, range(30), weights)
         baseline = iou_values(sets_a, sets_b, derangement(30, trial), weights)
         hits += paired_difference(parallel, baseline, seed=trial, draws=500)[1][0] > 0
-    assert hits <= 8
+    assert hits <= 6
+
+
+def _length_confounded_corpus(rng, n_lines: int) -> tuple[list, list, list]:
+    """Two languages' texts, one layer, nothing shared in meaning: each feature fires per token with its own
+    probability, so long texts hold more features, and a text and its translation are alike in length (0.8-1.25x)
+    over a 3-80 token range. Returns both languages' sets and B's lengths."""
+    pool = [0.25 / (1 + f / 15) for f in range(400)]  # frequent to rare, shared by both languages
+    sets_a, sets_b, lengths_b = [], [], []
+    for _ in range(n_lines):
+        length = math.exp(rng.uniform(math.log(3), math.log(80)))
+        for sets, own in ((sets_a, 1000), (sets_b, 2000)):
+            n_tokens = max(1, round(length * rng.uniform(0.8, 1.25)))
+            fired = {f for f, p in enumerate(pool) if rng.random() < 1 - (1 - p) ** n_tokens}
+            fired |= {own + f for f, p in enumerate(pool[:100]) if rng.random() < 1 - (1 - p) ** n_tokens}
+            sets.append([fired])
+        lengths_b.append(n_tokens)
+    return sets_a, sets_b, lengths_b
+
+
+@pytest.mark.parametrize("measure", ["iou", "idf"])
+def test_length_matched_baseline_holds_the_false_positive_rate_where_a_shuffled_one_fails(measure):
+    """Translations share length, not meaning, here: the IoU of like-sized sets is higher, so against random
+    partners "parallel beats the baseline" nearly always; against partners as long as the translation it should
+    happen in about 2.5% of corpora."""
+    import random
+
+    rng = random.Random(2)
+    hits = {"shuffled": 0, "length": 0}
+    for trial in range(100):
+        sets_a, sets_b, lengths_b = _length_confounded_corpus(rng, 40)
+        weights = idf_weights(sets_a, sets_b) if measure == "idf" else None
+        parallel = iou_values(sets_a, sets_b, range(40), weights)
+        for name, pairing in (
+            ("shuffled", derangement(40, trial)),
+            ("length", length_matched_partners(lengths_b, trial)),
+        ):
+            baseline = iou_values(sets_a, sets_b, pairing, weights)
+            hits[name] += paired_difference(parallel, baseline, seed=trial, draws=500)[1][0] > 0
+    assert hits["shuffled"] >= 80
+    assert hits["length"] <= 6
+
+
+def test_length_matched_partners_pick_the_nearest_other_line_and_skip_empty_ones():
+    lengths = [10, 11, 40, None, 38, 10]
+    partners = length_matched_partners(lengths, seed=0)
+    assert partners[0] == 5 and partners[5] == 0  # equal length, another line
+    assert partners[2] == 4 and partners[4] == 2
+    assert partners[1] in (0, 5)  # a tie, broken by the seed
+    assert 3 not in partners and all(j != i for i, j in enumerate(partners))
+    assert {length_matched_partners(lengths, seed=s)[1] for s in range(20)} == {0, 5}
+    with pytest.raises(bg.BabelgraphError, match="two non-empty lines"):
+        length_matched_partners([5, None], seed=0)
 
 
 def test_paired_difference_mean_and_bootstrap_interval():
@@ -234,8 +287,8 @@ def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_basel
     lines = ["The sun is hot.", "Le chat dort.", "大小", "The opposite of small is big.", "Ici, lune."]
     for measure in ("iou", "idf"):
         result = feature_overlap(demo(), {"en": lines, "xx": lines}, measure=measure)
-        assert result.tokens["en-xx"]["parallel_mean"] == pytest.approx(1.0)
-        assert result.tokens["en-xx"]["baseline_mean"] < 0.5
+        assert result.tokens["en-xx"].parallel_mean == [pytest.approx(1.0)]
+        assert result.tokens["en-xx"].baseline_mean[0] < 0.5
         assert result.parallel_mean["en-xx"] == pytest.approx([1.0] * len(result.layers))
         assert all(d > 0 for d in result.difference["en-xx"])
 
@@ -243,8 +296,9 @@ def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_basel
 def test_token_control_is_at_its_baseline_for_texts_in_disjoint_scripts():
     """Latin against Han characters share no token ids, so the lexical control shows nothing either way."""
     texts = {"en": ["big", "small", "hot", "cold"], "zh": ["大", "小", "热", "冷"]}
-    tokens = feature_overlap(demo(), texts).tokens["en-zh"]
-    assert tokens["parallel_mean"] == tokens["baseline_mean"] == 0.0
+    for measure in ("iou", "idf"):
+        tokens = feature_overlap(demo(), texts, measure=measure).tokens["en-zh"]
+        assert tokens.parallel_mean == tokens.baseline_mean == [0.0]
 
 
 def test_feature_overlap_skips_empty_lines_and_rejects_mismatched_counts():
@@ -258,6 +312,12 @@ def test_feature_overlap_skips_empty_lines_and_rejects_mismatched_counts():
     assert all(0.0 <= v <= 1.0 for v in weighted.parallel_mean["en-fr"] + weighted.baseline_mean["en-fr"])
     with pytest.raises(bg.BabelgraphError, match="overlap measure 'cosine'"):
         feature_overlap(demo(), texts, measure="cosine")
+    with pytest.raises(bg.BabelgraphError, match="overlap baseline 'template'"):
+        feature_overlap(demo(), texts, baseline="template")
+    with pytest.raises(bg.BabelgraphError, match="fr: fewer than two lines"):
+        feature_overlap(demo(), {"en": ["The sun.", "The moon."], "fr": ["Le soleil.", "  "]})
+    shuffled = feature_overlap(demo(), texts, baseline="shuffled")
+    assert shuffled.baseline == "shuffled" and shuffled.parallel_mean == result.parallel_mean
 
 
 def test_cli_overlap(tmp_path, capsys):
@@ -301,6 +361,17 @@ def test_overlap_placebo_pairs_no_line_with_its_translation_in_any_pair():
     for x, a in enumerate(langs):
         for b in langs[x + 1 :]:
             assert all(i != j for i, j in zip(origin[a], origin[b])), (a, b)
+
+    # with the lines' lengths, overlap's baselines (both kinds, seed 0) must not meet a translation either
+    texts = {lang: [f"{lang}{i:02d}" for i in range(30)] for lang in ("en", "fr", "zh")}
+    lengths = {lang: [3 + (7 * i) % 11 for i in range(30)] for lang in texts}
+    shuffled = _overlap_controls().placebo(texts, seed=0, lengths=lengths)
+    origin = {lang: [int(line[2:]) for line in lines] for lang, lines in shuffled.items()}
+    for x, a in enumerate(texts):
+        for b in list(texts)[x + 1 :]:
+            placed = [lengths[b][i] for i in origin[b]]
+            for pairing in (range(30), length_matched_partners(placed, 0), derangement(30, 0)):
+                assert all(origin[a][i] != origin[b][j] for i, j in enumerate(pairing)), (a, b)
 
 
 def test_overlap_latin_split_partitions_lines_by_the_script_language():

@@ -1,4 +1,4 @@
-"""``babelgraph overlap``: feature overlap (IoU) by layer on parallel texts, against a shuffled baseline."""
+"""``babelgraph overlap``: feature overlap (IoU) by layer on parallel texts, against an unrelated baseline."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from babelgraph.cli.options import add_model_arguments, add_out_argument, check_outputs, load_model_from
 from babelgraph.errors import BabelgraphError
+from babelgraph.languages.overlap import BASELINES, MEASURES
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -16,10 +17,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     overlap.add_argument(
         "--texts-dir", default=None, help="folder with {lang}.txt, one aligned text per line (default: shipped text)"
     )
-    overlap.add_argument("--seed", type=int, default=0, help="seed for the baseline's shuffled pairs (default 0)")
+    overlap.add_argument(
+        "--baseline",
+        choices=list(BASELINES),
+        default="length",
+        help="length: each line against the unrelated line nearest its translation in length (default; the IoU "
+        "favours sets of like size); shuffled: against a seeded random unrelated line",
+    )
+    overlap.add_argument("--seed", type=int, default=0, help="seed for the baseline's ties or shuffle (default 0)")
     overlap.add_argument(
         "--measure",
-        choices=["iou", "idf"],
+        choices=list(MEASURES),
         default="iou",
         help="iou: plain IoU of active features (default); idf: each feature weighted by log(N/df) over the "
         "pair's texts, so features that fire in every text count nothing (for long texts, where IoU saturates)",
@@ -45,7 +53,7 @@ def read_lines(file: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from babelgraph.files import output_group
-    from babelgraph.languages.overlap import MEASURES, feature_overlap, save_overlap_plot, save_overlap_table
+    from babelgraph.languages.overlap import feature_overlap, save_overlap_plot, save_overlap_table
     from babelgraph.languages.reference import reference_texts
 
     languages = list(dict.fromkeys(lang.strip() for lang in args.languages.split(",") if lang.strip()))
@@ -68,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
     planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")]
     check_outputs(args, planned)
     model = load_model_from(args)
-    result = feature_overlap(model, texts, baseline_seed=args.seed, measure=args.measure)
+    result = feature_overlap(model, texts, baseline_seed=args.seed, measure=args.measure, baseline=args.baseline)
     with output_group():  # plot and tables together, or none
         paths = [save_overlap_plot(result, planned[0])]
         paths += [save_overlap_table(result, path) for path in planned[1:]]
     if not args.quiet:
         skipped = sum(result.skipped.values())
         print(f"feature overlap on {model.name}: {MEASURES[result.measure]}, parallel vs baseline (mean ± std)")
+        print(f"baseline: {BASELINES[result.baseline]}")
         print(result.format_table())
         if skipped:
             print(f"skipped {skipped} line(s) that tokenize to nothing: {result.skipped}")

@@ -2,8 +2,10 @@
 
 For each language pair and dictionary, ``IoU = |S_A ∩ S_B| / |S_A ∪ S_B|`` where ``S`` is the set of features
 active anywhere (non-BOS) in a text, averaged over aligned pairs (line ``i`` of A with line ``i`` of B). The same
-measure on unrelated pairs (line ``i`` of A with line ``j != i`` of B, a seeded random derangement) is the
-baseline: shared features beyond it are evidence of language-independent representations (docs/method.md).
+measure on unrelated pairs is the baseline: line ``i`` of A with the line ``j != i`` of B nearest in length to
+line ``i`` of B (the IoU favours sets of like size, and translations are alike in length), or with a seeded
+random derangement. Shared features beyond it are evidence of language-independent representations
+(docs/method.md).
 Whether "beyond it" is more than noise is read from a 95% bootstrap interval (over lines) of the paired
 difference parallel - baseline.
 
@@ -26,17 +28,24 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from babelgraph.errors import BabelgraphError
 from babelgraph.files import atomic_path
-from babelgraph.languages.reference import encode_line, line_activations, reference_texts
-from babelgraph.model.replacement import ReplacementModel
+
+if TYPE_CHECKING:  # the model stack (torch, transformer_lens) loads only when overlap is measured, not for --help
+    from babelgraph.model.replacement import ReplacementModel
 
 OverlapMeasure = Literal["iou", "idf"]
-MEASURES: dict[str, str] = {
+MEASURES: dict[str, str] = {  # what the table's heading says; the plot's axis says MEASURE_LABELS
     "iou": "IoU of active features",
     "idf": "IDF-weighted IoU of active features (weight log(N/df) over the pair's texts)",
+}
+MEASURE_LABELS: dict[str, str] = {"iou": "IoU", "idf": "IDF-weighted IoU"}
+OverlapBaseline = Literal["length", "shuffled"]
+BASELINES: dict[str, str] = {
+    "length": "each line against the unrelated line nearest its translation in length",
+    "shuffled": "each line against a seeded random unrelated line",
 }
 
 
@@ -61,8 +70,9 @@ class OverlapResult:
     difference_low: dict[str, list[float]] = field(default_factory=dict)
     difference_high: dict[str, list[float]] = field(default_factory=dict)
     measure: OverlapMeasure = "iou"
-    # per pair: the same statistics on the sets of token ids (keys as in ``rows()``), the lexical control
-    tokens: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline: OverlapBaseline = "length"
+    # per pair: the same statistics on the sets of token ids, the lexical control
+    tokens: dict[str, PairStatistics] = field(default_factory=dict)
 
     def significant(self, pair: str, k: int) -> bool:
         """Parallel beats the baseline at dictionary ``k``: the interval of the difference lies above 0."""
@@ -73,11 +83,23 @@ class OverlapResult:
         return list(self.parallel_mean)
 
     def rows(self) -> list[dict[str, float | int | str]]:
-        """Per pair: the token row (``dictionary="tokens"``, ``layer=-1``) when measured, then one row per layer."""
+        """Per pair: the token row (``dictionary="tokens"``, ``layer=-1``), then one row per dictionary layer."""
         token_rows = [
-            {"pair": pair, "dictionary": "tokens", "layer": -1, **stats}
-            | {"n_pairs": self.n_pairs[pair], "n_baseline_pairs": self.n_baseline_pairs[pair]}
-            for pair, stats in self.tokens.items()
+            {
+                "pair": pair,
+                "dictionary": "tokens",
+                "layer": -1,
+                "parallel_mean": t.parallel_mean[0],
+                "parallel_std": t.parallel_std[0],
+                "baseline_mean": t.baseline_mean[0],
+                "baseline_std": t.baseline_std[0],
+                "difference": t.difference[0],
+                "difference_low": t.difference_low[0],
+                "difference_high": t.difference_high[0],
+                "n_pairs": t.n_pairs,
+                "n_baseline_pairs": t.n_baseline_pairs,
+            }
+            for pair, t in self.tokens.items()
         ]
         layer_rows = [
             {
@@ -187,12 +209,18 @@ def _mean_std(by_line: dict[int, list[float]], n_layers: int) -> tuple[list[floa
 
 
 def paired_difference(
-    parallel: dict[int, list[float]], baseline: dict[int, list[float]], seed: int = 0, draws: int = 2000
+    parallel: dict[int, list[float]],
+    baseline: dict[int, list[float]],
+    seed: int = 0,
+    draws: int = 2000,
+    n_layers: int | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """Per layer: mean over lines of ``parallel[i] - baseline[i]`` and its 95% percentile bootstrap interval
-    (lines resampled with replacement). NaN where fewer than two lines have both values."""
+    (lines resampled with replacement). NaN where fewer than two lines have both values (``n_layers`` of them
+    when no line has any)."""
     lines = sorted(set(parallel) & set(baseline))
-    n_layers = len(next(iter(parallel.values()), []))
+    if n_layers is None:
+        n_layers = len(next(iter(parallel.values()), []))
     if len(lines) < 2:
         return [math.nan] * n_layers, [math.nan] * n_layers, [math.nan] * n_layers
     diffs = [[parallel[i][k] - baseline[i][k] for i in lines] for k in range(n_layers)]
@@ -218,21 +246,85 @@ def derangement(n: int, seed: int) -> list[int]:
 
 
 # ---- the measurement ----------------------------------------------------------------------------------------
+@dataclass
+class TextSets:
+    """What overlap compares, per line of one language (``None`` for a line that tokenizes to nothing): the
+    features active at some non-BOS position (one set per dictionary), the non-BOS token ids (a one-set list, so
+    the same functions score both) and the number of non-BOS tokens."""
+
+    features: list[list[set[int]] | None]
+    tokens: list[list[set[int]] | None]
+    lengths: list[int | None]
+
+
+def text_sets(model: ReplacementModel, lines: Sequence[str]) -> TextSets:
+    """One pass of the model over ``lines``: their active features, token ids and lengths."""
+    from babelgraph.languages.reference import line_activations
+    sets = TextSets([None] * len(lines), [None] * len(lines), [None] * len(lines))
+    for index, tokens, start, acts in line_activations(model, lines):
+        sets.features[index] = [set((a[start:] > 0).any(dim=0).nonzero().flatten().tolist()) for a in acts]
+        sets.tokens[index] = [set(tokens[start:].tolist())]
+        sets.lengths[index] = len(tokens) - start
+    return sets
+
+
 def active_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[int]] | None]:
     """Per line: per dictionary, the features active at any non-BOS position (``None`` for an empty line)."""
-    out: list[list[set[int]] | None] = [None] * len(lines)
-    for index, _tokens, start, acts in line_activations(model, lines):
-        out[index] = [set((a[start:] > 0).any(dim=0).nonzero().flatten().tolist()) for a in acts]
-    return out
+    return text_sets(model, lines).features
 
 
-def token_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[int]] | None]:
-    """Per line: its non-BOS token ids as a one-"layer" set list, shaped like ``active_sets`` (``None`` if empty)."""
-    out: list[list[set[int]] | None] = []
-    for line in lines:
-        encoded = encode_line(model, line)
-        out.append(None if encoded is None else [set(encoded[0][encoded[1] :].tolist())])
-    return out
+def length_matched_partners(lengths: Sequence[int | None], seed: int) -> list[int]:
+    """For each line ``i``: the line ``j != i`` whose length is nearest line ``i``'s (in log tokens; ties broken in
+    a seeded random order), skipping empty lines. Pairing line ``i`` of A with line ``j`` of B, where ``lengths``
+    are B's, gives a baseline partner as long as the translation: the IoU of sets favours sets of similar size,
+    and translations are alike in length, which a random partner is not."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    rank = {j: r for r, j in enumerate(order)}  # the tie-breaker
+    present = [j for j in range(len(lengths)) if lengths[j]]
+    partners = []
+    for i, length in enumerate(lengths):
+        candidates = [j for j in present if j != i]
+        if not candidates:
+            raise BabelgraphError("the baseline needs at least two non-empty lines")
+        target = math.log(length) if length else 0.0
+        partners.append(min(candidates, key=lambda j: (abs(math.log(lengths[j]) - target), rank[j])))
+    return partners
+
+
+@dataclass
+class PairStatistics:
+    """One language pair, per layer (a single entry for tokens): parallel and baseline overlap (mean, population
+    std, pairs used) and the paired difference with its 95% bootstrap interval."""
+
+    parallel_mean: list[float]
+    parallel_std: list[float]
+    baseline_mean: list[float]
+    baseline_std: list[float]
+    difference: list[float]
+    difference_low: list[float]
+    difference_high: list[float]
+    n_pairs: int
+    n_baseline_pairs: int
+
+
+def pair_statistics(
+    sets_a: Sequence[Sequence[set[int]] | None],
+    sets_b: Sequence[Sequence[set[int]] | None],
+    baseline_pairing: Sequence[int],
+    measure: OverlapMeasure,
+    n_layers: int,
+    seed: int,
+) -> PairStatistics:
+    """Overlap of line ``i`` of A with line ``i`` of B (parallel) and with line ``baseline_pairing[i]`` of B."""
+    weights = idf_weights(sets_a, sets_b) if measure == "idf" else None
+    parallel = iou_values(sets_a, sets_b, range(len(sets_a)), weights)
+    baseline = iou_values(sets_a, sets_b, baseline_pairing, weights)
+    p_mean, p_std, p_used = _mean_std(parallel, n_layers)
+    b_mean, b_std, b_used = _mean_std(baseline, n_layers)
+    diff, low, high = paired_difference(parallel, baseline, seed=seed, n_layers=n_layers)
+    return PairStatistics(p_mean, p_std, b_mean, b_std, diff, low, high, p_used, b_used)
 
 
 def feature_overlap(
@@ -240,15 +332,22 @@ def feature_overlap(
     texts: Mapping[str, Sequence[str]] | None = None,
     baseline_seed: int = 0,
     measure: OverlapMeasure = "iou",
+    baseline: OverlapBaseline = "length",
 ) -> OverlapResult:
-    """IoU of active feature sets per dictionary for every language pair, parallel texts against a baseline.
+    """IoU of active feature sets per dictionary for every language pair, parallel texts against a baseline, with
+    the same statistics on token ids beside them (the lexical control).
 
     ``texts`` maps languages to aligned lines (line ``i`` says the same in each); default: the shipped
     reference text. ``measure="idf"`` weights features by their inverse document frequency over the pair's
-    texts (the same weights for parallel and baseline pairs).
+    texts (the same weights for parallel and baseline pairs). ``baseline="length"`` pairs each line with the
+    unrelated line nearest its translation in length; ``"shuffled"`` with a seeded derangement.
     """
     if measure not in MEASURES:
         raise BabelgraphError(f"overlap measure {measure!r}: use one of {', '.join(MEASURES)}")
+    if baseline not in BASELINES:
+        raise BabelgraphError(f"overlap baseline {baseline!r}: use one of {', '.join(BASELINES)}")
+    from babelgraph.languages.reference import reference_texts
+
     texts = reference_texts() if texts is None else texts
     languages = list(texts)
     if len(languages) < 2:
@@ -260,8 +359,10 @@ def feature_overlap(
     n = counts[languages[0]]
     if n < 2:
         raise BabelgraphError("give at least two aligned lines per language (the baseline pairs unrelated lines)")
-    sets = {lang: active_sets(model, texts[lang]) for lang in languages}
-    tokens = {lang: token_sets(model, texts[lang]) for lang in languages}
+    sets = {lang: text_sets(model, texts[lang]) for lang in languages}
+    for lang in languages:
+        if sum(length is not None for length in sets[lang].lengths) < 2:
+            raise BabelgraphError(f"{lang}: fewer than two lines tokenize to something; the baseline needs two")
     result = OverlapResult(
         model=model.name,
         languages=languages,
@@ -273,50 +374,31 @@ def feature_overlap(
         baseline_std={},
         n_pairs={},
         n_baseline_pairs={},
-        skipped={lang: sum(s is None for s in sets[lang]) for lang in languages},
+        skipped={lang: sum(length is None for length in sets[lang].lengths) for lang in languages},
         baseline_seed=baseline_seed,
         measure=measure,
+        baseline=baseline,
     )
     for x, a in enumerate(languages):
         for b in languages[x + 1 :]:
             pair = f"{a}-{b}"
-            weights = idf_weights(sets[a], sets[b]) if measure == "idf" else None
-            parallel = iou_values(sets[a], sets[b], range(n), weights)
-            baseline = iou_values(sets[a], sets[b], derangement(n, baseline_seed), weights)
-            n_layers = len(result.layers)
-            mean, std, used = _mean_std(parallel, n_layers)
-            result.parallel_mean[pair], result.parallel_std[pair], result.n_pairs[pair] = mean, std, used
-            mean, std, used = _mean_std(baseline, n_layers)
-            result.baseline_mean[pair], result.baseline_std[pair], result.n_baseline_pairs[pair] = mean, std, used
-            diff = paired_difference(parallel, baseline, seed=baseline_seed)
-            result.difference[pair], result.difference_low[pair], result.difference_high[pair] = diff
-            result.tokens[pair] = _token_statistics(tokens[a], tokens[b], n, measure, baseline_seed)
+            if baseline == "length":
+                pairing = length_matched_partners(sets[b].lengths, baseline_seed)
+            else:
+                pairing = derangement(n, baseline_seed)
+            features = pair_statistics(
+                sets[a].features, sets[b].features, pairing, measure, len(result.layers), baseline_seed
+            )
+            result.parallel_mean[pair], result.parallel_std[pair] = features.parallel_mean, features.parallel_std
+            result.baseline_mean[pair], result.baseline_std[pair] = features.baseline_mean, features.baseline_std
+            result.n_pairs[pair], result.n_baseline_pairs[pair] = features.n_pairs, features.n_baseline_pairs
+            result.difference[pair] = features.difference
+            result.difference_low[pair], result.difference_high[pair] = (
+                features.difference_low,
+                features.difference_high,
+            )
+            result.tokens[pair] = pair_statistics(sets[a].tokens, sets[b].tokens, pairing, measure, 1, baseline_seed)
     return result
-
-
-def _token_statistics(
-    tokens_a: Sequence[Sequence[set[int]] | None],
-    tokens_b: Sequence[Sequence[set[int]] | None],
-    n: int,
-    measure: OverlapMeasure,
-    baseline_seed: int,
-) -> dict[str, float]:
-    """The lexical control: the overlap statistics of one pair computed on token-id sets instead of features."""
-    weights = idf_weights(tokens_a, tokens_b) if measure == "idf" else None
-    parallel = iou_values(tokens_a, tokens_b, range(n), weights)
-    baseline = iou_values(tokens_a, tokens_b, derangement(n, baseline_seed), weights)
-    (p_mean,), (p_std,), _ = _mean_std(parallel, 1)
-    (b_mean,), (b_std,), _ = _mean_std(baseline, 1)
-    (diff,), (low,), (high,) = paired_difference(parallel, baseline, seed=baseline_seed)
-    return {
-        "parallel_mean": p_mean,
-        "parallel_std": p_std,
-        "baseline_mean": b_mean,
-        "baseline_std": b_std,
-        "difference": diff,
-        "difference_low": low,
-        "difference_high": high,
-    }
 
 
 # ---- output -------------------------------------------------------------------------------------------------
@@ -331,6 +413,7 @@ def save_overlap_table(result: OverlapResult, path: str | Path) -> Path:
             payload = {
                 "model": result.model,
                 "measure": result.measure,
+                "baseline": result.baseline,
                 "languages": result.languages,
                 "baseline_seed": result.baseline_seed,
                 "skipped_lines": result.skipped,
@@ -375,12 +458,17 @@ def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
         marked = [(k, result.parallel_mean[pair][k]) for k in x if result.significant(pair, k)]
         tokens = result.tokens.get(pair)
         if tokens:
-            for which, color in (("parallel", "tab:blue"), ("baseline", "tab:gray")):
-                mean, std = tokens[f"{which}_mean"], tokens[f"{which}_std"]
-                ax.errorbar([-1], [mean], yerr=[[min(std, mean)], [std]], fmt="s", color=color, capsize=3)
+            for means, stds, color in (
+                (tokens.parallel_mean, tokens.parallel_std, "tab:blue"),
+                (tokens.baseline_mean, tokens.baseline_std, "tab:gray"),
+            ):
+                mean, std = means[0], stds[0]
+                ax.errorbar(
+                    [-1], [mean], yerr=[[min(std, mean)], [min(std, 1.0 - mean)]], fmt="s", color=color, capsize=3
+                )
             ax.axvline(-0.5, color="0.8", linewidth=0.8)
-            if tokens["difference_low"] > 0:
-                marked.append((-1, tokens["parallel_mean"]))
+            if tokens.difference_low[0] > 0:
+                marked.append((-1, tokens.parallel_mean[0]))
         for k, mean in marked:
             ax.annotate("*", (k, mean), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=12)
         ax.set_title(f"{pair} ({result.n_pairs[pair]} pairs; * = beats baseline, 95%)", fontsize=9)
@@ -389,9 +477,12 @@ def save_overlap_plot(result: OverlapResult, path: str | Path) -> Path:
         ax.set_xticklabels((["tok"] if tokens else []) + [str(layer) for layer in result.layers])
         ax.set_xlabel("layer")
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel(MEASURES[result.measure].split(" (")[0])
+    axes[0][0].set_ylabel(MEASURE_LABELS[result.measure])
     axes[0][0].legend(loc="upper right", fontsize=8)
-    fig.suptitle(f"feature overlap by layer: {result.model}", fontsize=10)
+    fig.suptitle(
+        f"feature overlap by layer: {result.model} (tok: token ids, the lexical control; baseline: {result.baseline})",
+        fontsize=10,
+    )
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
