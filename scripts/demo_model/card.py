@@ -16,8 +16,10 @@ from common import (
     LANGS,
     REPO,
     SEED,
+    TAUGHT_TARGET,
     TR_HELDOUT,
     TR_TRAIN,
+    TRANSFER_TARGET,
     cache_dir,
     file_sha256,
     out_dir,
@@ -107,12 +109,13 @@ def other_seeds(replicates: list[dict]) -> str:
     return {1: "a second seed", 2: "two more seeds"}.get(len(replicates), f"{len(replicates)} more seeds")
 
 
-def meeting_targets(runs: list[dict]) -> int:
-    """How many runs end (last quick_eval) at >= 70% on taught pairs and >= 50% on transfer in every language."""
+def count_meeting_targets(runs: list[dict]) -> int:
+    """How many runs end (last quick_eval) at or above both antonym targets in every language."""
     return sum(
         all(
-            r["evals"][-1][f"heldout/taught/{l}"] >= 0.7 and r["evals"][-1][f"heldout/transfer/{l}"] >= 0.5
-            for l in LANGS
+            r["evals"][-1][f"heldout/taught/{lang}"] >= TAUGHT_TARGET
+            and r["evals"][-1][f"heldout/transfer/{lang}"] >= TRANSFER_TARGET
+            for lang in LANGS
         )
         for r in runs
     )
@@ -782,9 +785,14 @@ def main() -> None:
         ov = r.get("overlap_reference_jaccard")
         if ov:
             w("\n## Feature overlap across languages (residual SAEs, held-out reference lines)\n")
+            partner = (
+                "the other line nearest the translation in length (unrelated; the Jaccard favours sets of like size)"
+                if ov["en-fr"].get("unrelated_partner") == "nearest in length"
+                else "a different random line (unrelated)"
+            )
             w(
                 "Mean Jaccard overlap of the sets of active SAE features of a line and its translation (parallel) "
-                "vs. a different random line (unrelated), per layer:\n"
+                f"vs. {partner}, per layer:\n"
             )
             w("| pair | " + " | ".join(f"L{k}" for k in range(len(ov["en-fr"]["parallel"]))) + " |")
             w("|---|" + "---|" * len(ov["en-fr"]["parallel"]))
@@ -1123,7 +1131,11 @@ def main() -> None:
     # recipe on the same corpus and tokenizer where <cache>/seed<N>/ holds one (train_model.py --seed N --run-dir ...;
     # not a build step).
     runs = [tm] if tm.get("align_language_offset") and tm.get("evals") else []
-    replicates = [r for r in map(_load, sorted(c.glob("seed*/train_model.json"))) if r.get("evals")]
+    replicates = [
+        r
+        for r in map(_load, sorted(c.glob("seed*/train_model.json")))
+        if r.get("evals") and r.get("seed") is not None and r.get("seed") != tm.get("seed")
+    ]
     replicates.sort(key=lambda r: r["seed"])
     seed_flags = ", ".join(f"`--seed {r['seed']}`" for r in replicates)
     if runs:
@@ -1357,7 +1369,7 @@ def main() -> None:
                 )
                 + " (quick_eval)"
                 + (
-                    f"; {meeting_targets(runs)} of these {len(runs)} runs meet both antonym targets in every language"
+                    f"; {count_meeting_targets(runs)} of these {len(runs)} runs meet both antonym targets in every language"
                     if len(runs) > 2
                     else ""
                 )
@@ -1384,7 +1396,7 @@ def main() -> None:
             )
     if r and "antonyms" in r:
         transfer = [r["antonyms"]["heldout_wordings"]["transfer"][l] for l in LANGS]
-        if min(transfer) < 0.5 and min(transfer) > 0.1 and (tm.get("align_init") or tm.get("align_weight")):
+        if min(transfer) < TRANSFER_TARGET and min(transfer) > 0.1 and (tm.get("align_init") or tm.get("align_weight")):
             w(
                 "- **Cross-lingual transfer is partial.** On pairs whose antonym task was never taught in a language, "
                 "the model answers correctly "
@@ -1410,7 +1422,7 @@ def main() -> None:
                 + ". It comes from a prior put in by design, and runs of one recipe differ by much; more steps than "
                 "2 CPU cores allow in the build's budget were not tried."
             )
-        elif max(transfer) < 0.5:
+        elif max(transfer) < TRANSFER_TARGET:
             w(
                 "- **No cross-lingual transfer.** On pairs whose antonym task was never taught in a language, the "
                 "model answers correctly "
@@ -1419,7 +1431,7 @@ def main() -> None:
                 "in and knows the translations, but does not compose them."
             )
         taught = [r["antonyms"]["heldout_wordings"]["taught"][l] for l in LANGS]
-        low = [(l, t) for l, t in zip(LANGS, taught) if t < 0.7]
+        low = [(l, t) for l, t in zip(LANGS, taught) if t < TAUGHT_TARGET]
         if low and max(taught) >= 0.3:
             w(
                 "- **Taught pairs below target**: on held-out wordings "

@@ -16,6 +16,9 @@ from pathlib import Path
 
 SEED = 1234
 LANGS = ("en", "fr", "zh")
+# The antonym targets on held-out wordings: share right on taught pairs, and on pairs only transferred.
+TAUGHT_TARGET = 0.7
+TRANSFER_TARGET = 0.5
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("BABELGRAPH_DEMO_DATA", "/work/shared/data"))
 BOS = "<|bos|>"

@@ -21,7 +21,9 @@ from common import (
     LANG_NAME,
     LANGS,
     SEED,
+    TAUGHT_TARGET,
     TR_HELDOUT,
+    TRANSFER_TARGET,
     antonym_plan,
     load_words,
     out_dir,
@@ -253,9 +255,11 @@ def main() -> None:
         l: (o / "reference" / f"{l}.txt").read_text(encoding="utf-8").splitlines()[: 10 if q else 150] for l in LANGS
     }
     feats: dict[str, list[list[set]]] = {l: [] for l in LANGS}
+    lengths: dict[str, list[int]] = {l: [] for l in LANGS}
     for l in LANGS:
         for line in ref[l]:
             t = model.to_tokens(line)[:, : model.cfg.n_ctx]
+            lengths[l].append(max(1, t.shape[1] - 1))
             _, cache = model.run_with_cache(t, names_filter=hk_res)
             feats[l].append(
                 [
@@ -265,14 +269,24 @@ def main() -> None:
             )
     jac = lambda a, b: len(a & b) / max(1, len(a | b))  # noqa: E731
     n_ref = len(ref["en"])
-    perm = list(range(n_ref))
-    rng.shuffle(perm)
-    perm = [p if p != i else (p + 1) % n_ref for i, p in enumerate(perm)]
+    tie_order = list(range(n_ref))
+    rng.shuffle(tie_order)
+
+    def nearest_in_length(i: int, lens: list[int]) -> int:
+        """The unrelated partner: the other line nearest line i's translation in length (the Jaccard of sets
+        favours sets of like size, and translations are alike in length; babelgraph overlap does the same)."""
+        return min(
+            (j for j in range(n_ref) if j != i),
+            key=lambda j: (abs(math.log(lens[j]) - math.log(lens[i])), tie_order.index(j)),
+        )
+
     overlap = {}
     for a, b in (("en", "fr"), ("en", "zh"), ("fr", "zh")):
+        partner = [nearest_in_length(i, lengths[b]) for i in range(n_ref)]
         overlap[f"{a}-{b}"] = {
             "parallel": [mean([jac(feats[a][i][k], feats[b][i][k]) for i in range(n_ref)]) for k in range(L)],
-            "unrelated": [mean([jac(feats[a][i][k], feats[b][perm[i]][k]) for i in range(n_ref)]) for k in range(L)],
+            "unrelated": [mean([jac(feats[a][i][k], feats[b][partner[i]][k]) for i in range(n_ref)]) for k in range(L)],
+            "unrelated_partner": "nearest in length",
         }
     res["overlap_reference_jaccard"] = overlap
 
@@ -288,13 +302,13 @@ def main() -> None:
         }
         tg[f"antonym_taught_heldout_wordings/{l}"] = {
             "value": ah["taught"][l],
-            "target": 0.7,
-            "met": ah["taught"][l] >= 0.7,
+            "target": TAUGHT_TARGET,
+            "met": ah["taught"][l] >= TAUGHT_TARGET,
         }
         tg[f"antonym_transfer_heldout_wordings/{l}"] = {
             "value": ah["transfer"][l],
-            "target": 0.5,
-            "met": ah["transfer"][l] >= 0.5,
+            "target": TRANSFER_TARGET,
+            "met": ah["transfer"][l] >= TRANSFER_TARGET,
         }
         for name in ("transcoders", "residual_saes"):
             worst = max(r["fvu_answer"][l] for r in dres[name])
