@@ -80,6 +80,7 @@ class OverlapResult:
 
     @property
     def pairs(self) -> list[str]:
+        """The language pairs measured, ``"en-fr"`` style, in the order of the languages given."""
         return list(self.parallel_mean)
 
     def rows(self) -> list[dict[str, float | int | str]]:
@@ -122,6 +123,7 @@ class OverlapResult:
         return sorted(token_rows + layer_rows, key=lambda row: self.pairs.index(str(row["pair"])))
 
     def format_table(self) -> str:
+        """The rows as the fixed-width table the CLI prints, with what ``*`` and ``tok`` mean."""
         lines = [f"{'pair':<7} {'layer':>5} {'parallel':>16} {'baseline':>16}   difference [95% interval]"]
         for row in self.rows():
             parallel = f"{row['parallel_mean']:.3f} ± {row['parallel_std']:.3f}"
