@@ -262,6 +262,7 @@ class TextSets:
 def text_sets(model: ReplacementModel, lines: Sequence[str]) -> TextSets:
     """One pass of the model over ``lines``: their active features, token ids and lengths."""
     from babelgraph.languages.reference import line_activations
+
     sets = TextSets([None] * len(lines), [None] * len(lines), [None] * len(lines))
     for index, tokens, start, acts in line_activations(model, lines):
         sets.features[index] = [set((a[start:] > 0).any(dim=0).nonzero().flatten().tolist()) for a in acts]
