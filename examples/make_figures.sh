@@ -19,7 +19,12 @@ run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_articles --o
 cp "$work/overlap-udhr/overlap-en-fr-zh.png" docs/overlap_udhr.png
 run babelgraph overlap --texts-dir src/babelgraph/demo/heldout/udhr_paragraphs --out "$work/overlap-udhr-paragraphs" \
     | tee "$work/overlap-udhr-paragraphs.txt"
-# the IDF-weighted measure (docs/method.md: its check on the UDHR was fixed before it was run), with a placebo
+# the IDF-weighted measure (docs/method.md: its check on the UDHR was fixed before it was run, with the random
+# baseline the tool then had), then with the length-matched default, with a placebo
+for texts in udhr_paragraphs udhr_articles; do
+    run babelgraph overlap --measure idf --baseline shuffled --texts-dir "src/babelgraph/demo/heldout/$texts" \
+        --out "$work/overlap-idf-shuffled-$texts" | tee "$work/overlap-idf-shuffled-$texts.txt"
+done
 for texts in udhr_paragraphs udhr_articles; do
     run babelgraph overlap --measure idf --texts-dir "src/babelgraph/demo/heldout/$texts" --out "$work/overlap-idf-$texts" \
         | tee "$work/overlap-idf-$texts.txt"
