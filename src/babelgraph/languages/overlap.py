@@ -22,11 +22,13 @@ its baseline is the stronger evidence.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -226,15 +228,22 @@ def paired_difference(
     if len(lines) < 2:
         return [math.nan] * n_layers, [math.nan] * n_layers, [math.nan] * n_layers
     diffs = [[parallel[i][k] - baseline[i][k] for i in lines] for k in range(n_layers)]
-    rng = random.Random(seed)
-    samples = [[rng.randrange(len(lines)) for _ in lines] for _ in range(draws)]
+    samples = _bootstrap_samples(len(lines), seed, draws)
     means, lows, highs = [], [], []
     for column in diffs:
-        boot = sorted(sum(column[j] for j in sample) / len(sample) for sample in samples)
+        boot = sorted(sum(itemgetter(*sample)(column)) / len(sample) for sample in samples)
         means.append(sum(column) / len(column))
         lows.append(boot[int(0.025 * (draws - 1))])
         highs.append(boot[int(math.ceil(0.975 * (draws - 1)))])
     return means, lows, highs
+
+
+@functools.lru_cache(maxsize=8)
+def _bootstrap_samples(n: int, seed: int, draws: int) -> tuple[tuple[int, ...], ...]:
+    """The resampled line indices; every pair and the token row of one run share them (drawing them is the slow
+    part of the bootstrap), and the same ``(n, seed, draws)`` always gives the same draws."""
+    rng = random.Random(seed)
+    return tuple(tuple(rng.randrange(n) for _ in range(n)) for _ in range(draws))
 
 
 def derangement(n: int, seed: int) -> list[int]:
