@@ -335,6 +335,10 @@ def test_cli_overlap(tmp_path, capsys):
     assert main(args) == 0
     assert "IDF-weighted" in capsys.readouterr().out
     assert json.loads((tmp_path / "overlap-en-zh-idf.json").read_text(encoding="utf-8"))["measure"] == "idf"
+    assert main([*args, "--baseline", "shuffled"]) == 0
+    saved = json.loads((tmp_path / "overlap-en-zh-idf-shuffled.json").read_text(encoding="utf-8"))
+    assert (saved["measure"], saved["baseline"]) == ("idf", "shuffled")
+    assert "seeded random unrelated line" in capsys.readouterr().out
     assert main(["overlap", "--languages", "en,de", "--out", str(tmp_path)]) == 2
     assert "no reference text" in capsys.readouterr().err
 

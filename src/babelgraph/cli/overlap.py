@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
                 raise BabelgraphError(f"no {file}: --texts-dir needs one {{lang}}.txt per language")
             texts[lang] = read_lines(file)
     out = Path(args.out)
-    stem = "overlap-" + "-".join(languages) + ("" if args.measure == "iou" else f"-{args.measure}")
+    # the defaults keep the plain name; other settings say so, so runs side by side in one folder do not collide
+    settings = [value for value, default in ((args.measure, "iou"), (args.baseline, "length")) if value != default]
+    stem = "-".join(["overlap", *languages, *settings])
     planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")]
     check_outputs(args, planned)
     model = load_model_from(args)
