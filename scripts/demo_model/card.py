@@ -106,7 +106,9 @@ def max_swing(evals: list[dict], after: int = 1800) -> float:
 
 def other_seeds(replicates: list[dict]) -> str:
     """How the card names the runs of this model's recipe with other seeds."""
-    return {1: "a second seed", 2: "two more seeds"}.get(len(replicates), f"{len(replicates)} more seeds")
+    return {1: "a second seed", 2: "two more seeds", 3: "three more seeds"}.get(
+        len(replicates), f"{len(replicates)} more seeds"
+    )
 
 
 def count_meeting_targets(runs: list[dict]) -> int:
