@@ -271,13 +271,14 @@ def main() -> None:
     n_ref = len(ref["en"])
     tie_order = list(range(n_ref))
     rng.shuffle(tie_order)
+    tie_rank = {j: r for r, j in enumerate(tie_order)}
 
     def nearest_in_length(i: int, lens: list[int]) -> int:
         """The unrelated partner: the other line nearest line i's translation in length (the Jaccard of sets
         favours sets of like size, and translations are alike in length; babelgraph overlap does the same)."""
         return min(
             (j for j in range(n_ref) if j != i),
-            key=lambda j: (abs(math.log(lens[j]) - math.log(lens[i])), tie_order.index(j)),
+            key=lambda j: (abs(math.log(lens[j]) - math.log(lens[i])), tie_rank[j]),
         )
 
     overlap = {}

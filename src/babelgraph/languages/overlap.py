@@ -52,6 +52,22 @@ BASELINES: dict[str, str] = {
 
 
 @dataclass
+class PairStatistics:
+    """One language pair, per layer (a single entry for tokens): parallel and baseline overlap (mean, population
+    std, pairs used) and the paired difference with its 95% bootstrap interval."""
+
+    parallel_mean: list[float]
+    parallel_std: list[float]
+    baseline_mean: list[float]
+    baseline_std: list[float]
+    difference: list[float]
+    difference_low: list[float]
+    difference_high: list[float]
+    n_pairs: int
+    n_baseline_pairs: int
+
+
+@dataclass
 class OverlapResult:
     """Per language pair (``"en-fr"``) and dictionary: mean and standard deviation of the IoU over text pairs."""
 
@@ -59,70 +75,45 @@ class OverlapResult:
     languages: list[str]
     dictionaries: list[str]
     layers: list[int]
-    parallel_mean: dict[str, list[float]]
-    parallel_std: dict[str, list[float]]
-    baseline_mean: dict[str, list[float]]
-    baseline_std: dict[str, list[float]]
-    n_pairs: dict[str, int]
-    n_baseline_pairs: dict[str, int]
+    features: dict[str, PairStatistics]  # per pair ("en-fr"): one entry per dictionary
+    tokens: dict[str, PairStatistics]  # per pair: the same statistics on token ids, the lexical control
     skipped: dict[str, int] = field(default_factory=dict)  # per language: lines that tokenize to nothing
     baseline_seed: int = 0
-    # per pair and layer: mean of (parallel - baseline) over lines and its 95% bootstrap interval
-    difference: dict[str, list[float]] = field(default_factory=dict)
-    difference_low: dict[str, list[float]] = field(default_factory=dict)
-    difference_high: dict[str, list[float]] = field(default_factory=dict)
     measure: OverlapMeasure = "iou"
     baseline: OverlapBaseline = "length"
-    # per pair: the same statistics on the sets of token ids, the lexical control
-    tokens: dict[str, PairStatistics] = field(default_factory=dict)
+
+    # per pair, per dictionary: views of ``features`` by statistic
+    parallel_mean = property(lambda self: self._by_pair("parallel_mean"))
+    parallel_std = property(lambda self: self._by_pair("parallel_std"))
+    baseline_mean = property(lambda self: self._by_pair("baseline_mean"))
+    baseline_std = property(lambda self: self._by_pair("baseline_std"))
+    difference = property(lambda self: self._by_pair("difference"))
+    difference_low = property(lambda self: self._by_pair("difference_low"))
+    difference_high = property(lambda self: self._by_pair("difference_high"))
+    n_pairs = property(lambda self: self._by_pair("n_pairs"))
+    n_baseline_pairs = property(lambda self: self._by_pair("n_baseline_pairs"))
+
+    def _by_pair(self, statistic: str) -> dict:
+        return {pair: getattr(stats, statistic) for pair, stats in self.features.items()}
 
     def significant(self, pair: str, k: int) -> bool:
         """Parallel beats the baseline at dictionary ``k``: the interval of the difference lies above 0."""
-        return bool(self.difference_low.get(pair)) and self.difference_low[pair][k] > 0
+        return self.features[pair].difference_low[k] > 0
 
     @property
     def pairs(self) -> list[str]:
         """The language pairs measured, ``"en-fr"`` style, in the order of the languages given."""
-        return list(self.parallel_mean)
+        return list(self.features)
 
     def rows(self) -> list[dict[str, float | int | str]]:
         """Per pair: the token row (``dictionary="tokens"``, ``layer=-1``), then one row per dictionary layer."""
-        token_rows = [
-            {
-                "pair": pair,
-                "dictionary": "tokens",
-                "layer": -1,
-                "parallel_mean": t.parallel_mean[0],
-                "parallel_std": t.parallel_std[0],
-                "baseline_mean": t.baseline_mean[0],
-                "baseline_std": t.baseline_std[0],
-                "difference": t.difference[0],
-                "difference_low": t.difference_low[0],
-                "difference_high": t.difference_high[0],
-                "n_pairs": t.n_pairs,
-                "n_baseline_pairs": t.n_baseline_pairs,
-            }
-            for pair, t in self.tokens.items()
-        ]
-        layer_rows = [
-            {
-                "pair": pair,
-                "dictionary": name,
-                "layer": layer,
-                "parallel_mean": self.parallel_mean[pair][k],
-                "parallel_std": self.parallel_std[pair][k],
-                "baseline_mean": self.baseline_mean[pair][k],
-                "baseline_std": self.baseline_std[pair][k],
-                "difference": self.difference[pair][k] if pair in self.difference else math.nan,
-                "difference_low": self.difference_low[pair][k] if pair in self.difference else math.nan,
-                "difference_high": self.difference_high[pair][k] if pair in self.difference else math.nan,
-                "n_pairs": self.n_pairs[pair],
-                "n_baseline_pairs": self.n_baseline_pairs[pair],
-            }
-            for pair in self.pairs
-            for k, (name, layer) in enumerate(zip(self.dictionaries, self.layers))
-        ]
-        return sorted(token_rows + layer_rows, key=lambda row: self.pairs.index(str(row["pair"])))
+        rows = []
+        for pair in self.pairs:
+            if pair in self.tokens:
+                rows.append(_row(pair, "tokens", -1, self.tokens[pair], 0))
+            for k, (name, layer) in enumerate(zip(self.dictionaries, self.layers)):
+                rows.append(_row(pair, name, layer, self.features[pair], k))
+        return rows
 
     def format_table(self) -> str:
         """The rows as the fixed-width table the CLI prints, with what ``*`` and ``tok`` mean."""
@@ -140,6 +131,29 @@ class OverlapResult:
                 "tok: the same measure on the texts' token ids, the lexical overlap that features may only reflect"
             )
         return "\n".join(lines)
+
+
+def _row(pair: str, dictionary: str, layer: int, stats: PairStatistics, k: int) -> dict[str, float | int | str]:
+    """One table row: entry ``k`` of a pair's statistics."""
+    return {
+        "pair": pair,
+        "dictionary": dictionary,
+        "layer": layer,
+        **{key: getattr(stats, key)[k] for key in _PER_LAYER},
+        "n_pairs": stats.n_pairs,
+        "n_baseline_pairs": stats.n_baseline_pairs,
+    }
+
+
+_PER_LAYER = (
+    "parallel_mean",
+    "parallel_std",
+    "baseline_mean",
+    "baseline_std",
+    "difference",
+    "difference_low",
+    "difference_high",
+)
 
 
 # ---- pure parts ---------------------------------------------------------------------------------------------
@@ -280,11 +294,6 @@ def text_sets(model: ReplacementModel, lines: Sequence[str]) -> TextSets:
     return sets
 
 
-def active_sets(model: ReplacementModel, lines: Sequence[str]) -> list[list[set[int]] | None]:
-    """Per line: per dictionary, the features active at any non-BOS position (``None`` for an empty line)."""
-    return text_sets(model, lines).features
-
-
 def length_matched_partners(lengths: Sequence[int | None], seed: int) -> list[int]:
     """For each line ``i``: the line ``j != i`` whose length is nearest line ``i``'s (in log tokens; ties broken in
     a seeded random order), skipping empty lines. Pairing line ``i`` of A with line ``j`` of B, where ``lengths``
@@ -303,22 +312,6 @@ def length_matched_partners(lengths: Sequence[int | None], seed: int) -> list[in
         target = math.log(length) if length else 0.0
         partners.append(min(candidates, key=lambda j: (abs(math.log(lengths[j]) - target), rank[j])))
     return partners
-
-
-@dataclass
-class PairStatistics:
-    """One language pair, per layer (a single entry for tokens): parallel and baseline overlap (mean, population
-    std, pairs used) and the paired difference with its 95% bootstrap interval."""
-
-    parallel_mean: list[float]
-    parallel_std: list[float]
-    baseline_mean: list[float]
-    baseline_std: list[float]
-    difference: list[float]
-    difference_low: list[float]
-    difference_high: list[float]
-    n_pairs: int
-    n_baseline_pairs: int
 
 
 def pair_statistics(
@@ -380,12 +373,8 @@ def feature_overlap(
         languages=languages,
         dictionaries=[d.name for d in model.dictionaries],
         layers=[d.layer for d in model.dictionaries],
-        parallel_mean={},
-        parallel_std={},
-        baseline_mean={},
-        baseline_std={},
-        n_pairs={},
-        n_baseline_pairs={},
+        features={},
+        tokens={},
         skipped={lang: sum(length is None for length in sets[lang].lengths) for lang in languages},
         baseline_seed=baseline_seed,
         measure=measure,
@@ -398,16 +387,8 @@ def feature_overlap(
                 pairing = length_matched_partners(sets[b].lengths, baseline_seed)
             else:
                 pairing = derangement(n, baseline_seed)
-            features = pair_statistics(
+            result.features[pair] = pair_statistics(
                 sets[a].features, sets[b].features, pairing, measure, len(result.layers), baseline_seed
-            )
-            result.parallel_mean[pair], result.parallel_std[pair] = features.parallel_mean, features.parallel_std
-            result.baseline_mean[pair], result.baseline_std[pair] = features.baseline_mean, features.baseline_std
-            result.n_pairs[pair], result.n_baseline_pairs[pair] = features.n_pairs, features.n_baseline_pairs
-            result.difference[pair] = features.difference
-            result.difference_low[pair], result.difference_high[pair] = (
-                features.difference_low,
-                features.difference_high,
             )
             result.tokens[pair] = pair_statistics(sets[a].tokens, sets[b].tokens, pairing, measure, 1, baseline_seed)
     return result
