@@ -180,8 +180,63 @@ def parallel_rows(n: int = 6, length: int = 5) -> tuple[torch.Tensor, torch.Tens
     return rows, mask
 
 
+def slow_parallel_loss(model: train_model.GPT, rows: torch.Tensor, mask: torch.Tensor, layer: int) -> torch.Tensor:
+    """The docstring's definition, one line at a time."""
+    res = model.residuals(rows, layer + 1)[layer]
+    pooled = torch.stack([res[j][mask[j] > 0].mean(0) for j in range(rows.shape[0])])
+    n = rows.shape[0] // 2
+    sides = [pooled[:n] - pooled[:n].mean(0), pooled[n:] - pooled[n:].mean(0)]
+    a, b = (x / x.norm(dim=-1, keepdim=True) for x in sides)
+    logits = a @ b.T / 0.1
+    return (
+        torch.nn.functional.cross_entropy(logits, torch.arange(n))
+        + torch.nn.functional.cross_entropy(logits.T, torch.arange(n))
+    ) / 2
+
+
+def test_parallel_loss_matches_a_per_line_loop_on_lines_of_different_lengths() -> None:
+    model = deep_model()
+    torch.manual_seed(3)
+    rows = torch.randint(1, 16, (8, 9))
+    rows[:, 0] = 0
+    mask = torch.zeros(8, 9)
+    for j, length in enumerate([3, 8, 5, 2, 8, 4, 6, 7]):
+        mask[j, 1 : 1 + length] = 1
+    fast = train_model.parallel_alignment_loss(model, rows, mask, (1,), 0.1)
+    torch.testing.assert_close(fast, slow_parallel_loss(model, rows, mask, 1))
+    both = train_model.parallel_alignment_loss(model, rows, mask, (1, 2), 0.1)
+    torch.testing.assert_close(both, (fast + slow_parallel_loss(model, rows, mask, 2)) / 2)
+
+
+def test_parallel_loss_ignores_what_one_language_adds_to_every_line() -> None:
+    """Centring each language apart: a vector added to every residual of one language's lines changes nothing."""
+
+    class Stub:
+        def __init__(self, res: torch.Tensor) -> None:
+            self.res = res
+
+        def residuals(self, rows: torch.Tensor, n_blocks: int) -> list[torch.Tensor]:
+            return [self.res] * n_blocks
+
+    torch.manual_seed(4)
+    res = torch.randn(8, 6, 16)
+    rows, mask = torch.zeros(8, 6, dtype=torch.long), torch.ones(8, 6)
+    shifted = res.clone()
+    shifted[4:] += 5 * torch.randn(16)
+    before = train_model.parallel_alignment_loss(Stub(res), rows, mask, (0,), 0.1)
+    after = train_model.parallel_alignment_loss(Stub(shifted), rows, mask, (0,), 0.1)
+    torch.testing.assert_close(before, after)
+
+
+def test_parallel_weight_starts_late_and_grows_linearly() -> None:
+    w = [train_model.parallel_weight(step, 0.2, 600) for step in (0, 599, 600, 899, 1199, 5000)]
+    assert w[:2] == [0.0, 0.0] and 0 < w[2] < 0.001
+    assert w[3] == pytest.approx(0.1) and w[4] == w[5] == 0.2
+    assert train_model.parallel_weight(0, 0.2, 0) == 0.2
+
+
 def test_parallel_loss_pools_only_the_masked_positions() -> None:
-    """Padding after a line (and BOS) leaves its pooled vector, hence the loss, unchanged."""
+    """Padding after a line leaves its pooled vector, hence the loss, unchanged."""
     model = deep_model()
     rows, mask = parallel_rows()
     padded = torch.cat([rows, torch.full((rows.shape[0], 3), 7)], 1)

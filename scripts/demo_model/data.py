@@ -450,8 +450,16 @@ def main() -> None:
     rng.shuffle(docs)
     if not args.sources_only:
         write_jsonl(cache_dir() / "corpus_train.jsonl", docs)
-        # The same training text as aligned triples (no reference line), for train_model.py --align-parallel.
-        write_jsonl(cache_dir() / "parallel_train.jsonl", [{l: t[l] for l in LANGS} for t in train_g + train_h])
+        # The same training text as aligned triples, for train_model.py --align-parallel. A few training messages
+        # share their French or Chinese with a reference line (near-duplicate English); they are left out here so
+        # the loss cannot pull a reference line towards its translation.
+        ref_text = {l: {r[l] for r in ref} for l in LANGS}
+        aligned = [{l: t[l] for l in LANGS} for t in train_g + train_h]
+        kept = [t for t in aligned if not any(t[l] in ref_text[l] for l in LANGS)]
+        write_jsonl(cache_dir() / "parallel_train.jsonl", kept)
+        print(
+            f"parallel_train.jsonl: {len(kept)} triples ({len(aligned) - len(kept)} sharing text with a reference line)"
+        )
 
     stats: dict[str, dict] = {}
     for d in docs:

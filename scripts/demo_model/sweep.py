@@ -187,6 +187,10 @@ RECORDED = (
     "aligned_tokens",
     "corpus_sha256",
     "ema_decay",
+    "align_parallel",
+    "align_parallel_layers",
+    "align_parallel_from",
+    "parallel_sha256",
 )
 
 

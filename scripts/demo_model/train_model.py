@@ -52,7 +52,8 @@ ALIGN_WEIGHT = 1.0
 # annealing phase is exported instead; v5's run kept one at 0.998 beside its weights (the card's *Weight averaging*).
 EMA_DECAY = 0.0
 # Weight of the sentence-level alignment of parallel training lines (parallel_alignment_loss); 0 up to v5, whose
-# shared features on the held-out UDHR were not measurable for the pairs with Chinese. Temperature set once.
+# shared features on the held-out UDHR were not measurable for the pairs with Chinese. The temperature was chosen
+# before the first run and not tuned.
 ALIGN_PARALLEL = 0.0
 PARALLEL_TEMPERATURE = 0.1
 CFG = {
@@ -399,7 +400,8 @@ class ParallelText:
         ids = {l: tok([r[l] for r in rows], add_special_tokens=False)["input_ids"] for l in LANGS}
         keep = [i for i in range(len(rows)) if all(0 < len(ids[l][i]) <= max_tokens for l in LANGS)]
         self.ids = {l: [ids[l][i] for i in keep] for l in LANGS}
-        self.bos, self.pad = tok.bos_token_id, tok.pad_token_id if tok.pad_token_id is not None else 0
+        self.bos = tok.bos_token_id
+        self.pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
     def __len__(self) -> int:
         return len(self.ids["en"])
@@ -438,6 +440,14 @@ def parallel_alignment_loss(
         target = torch.arange(a.shape[0], device=rows.device)
         total = total + (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
     return total / len(layers)
+
+
+def parallel_weight(step: int, weight: float, start: int) -> float:
+    """The parallel loss's weight at `step`: 0 before `start`, then growing linearly to `weight` over `start` steps
+    (at initialisation every line pools alike, and the loss's gradient is about 20 times next-token's)."""
+    if step < start:
+        return 0.0
+    return weight * min(1.0, (step - start + 1) / max(1, start))
 
 
 def ema_of(model: GPT, decay: float) -> AveragedModel:
@@ -528,7 +538,17 @@ def main() -> None:
     )
     ap.add_argument("--align-parallel-pairs", type=int, default=16, help="line pairs per step for the parallel loss")
     ap.add_argument(
-        "--seed", type=int, default=SEED, help="seed of the weights' initialisation (the data order keeps SEED)"
+        "--align-parallel-from",
+        type=int,
+        default=600,
+        help="first step of the parallel loss, whose weight then grows linearly over as many steps again (before it, "
+        "the run is v5's: at initialisation all lines pool alike and the loss's gradient is 20 times next-token's)",
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="seed of the weights' initialisation (the data order, parallel batches included, keeps SEED)",
     )
     ap.add_argument(
         "--ema-decay",
@@ -581,22 +601,27 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         def penalty() -> torch.Tensor:
             return alignment_penalty(model, members, mask, weights, languages)
 
-    par_layers = tuple(int(k) for k in args.align_parallel_layers.split(","))
+    par_layers = tuple(int(k) for k in args.align_parallel_layers.split(",")) if args.align_parallel else ()
+    if not all(0 <= k < cfg["n_layers"] for k in par_layers):
+        raise SystemExit(
+            f"--align-parallel-layers {args.align_parallel_layers}: layers run from 0 to {cfg['n_layers'] - 1}"
+        )
     parallel = ParallelText(tok) if args.align_parallel else None
     if parallel is not None:
         print(f"parallel alignment: {len(parallel)} line triples, layers {par_layers}, weight {args.align_parallel}")
-    par_loss: list[float] = []
+    par_loss: list[torch.Tensor] = []
 
     def extra(step: int) -> Callable[[], torch.Tensor] | None:
         """The step's penalties besides next-token loss: the table words' tie and the parallel lines' alignment."""
-        if parallel is None:
+        weight = parallel_weight(step, args.align_parallel, args.align_parallel_from)
+        if parallel is None or weight == 0:
             return penalty
-        rows, mask = parallel.batch(PAIRS[step % 3], args.align_parallel_pairs, args.seed * 100003 + step)
+        par_rows, par_mask = parallel.batch(PAIRS[step % 3], args.align_parallel_pairs, SEED * 100003 + step)
 
         def both() -> torch.Tensor:
-            aux = parallel_alignment_loss(model, rows.to(dev), mask.to(dev), par_layers, PARALLEL_TEMPERATURE)
-            par_loss.append(aux.item())
-            return args.align_parallel * aux + (penalty() if penalty is not None else 0.0)
+            aux = parallel_alignment_loss(model, par_rows.to(dev), par_mask.to(dev), par_layers, PARALLEL_TEMPERATURE)
+            par_loss.append(aux.detach())
+            return weight * aux + (penalty() if penalty is not None else 0.0)
 
         return both
 
@@ -698,7 +723,8 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
             el = state["elapsed"] + time.time() - t_seg
             state["log"].append([step, round(loss.item(), 4), round(el, 1)])
             if par_loss:
-                state["log"][-1].append(round(sum(par_loss) / len(par_loss), 4))
+                # log row: step, that step's next-token loss, seconds, and the parallel loss's mean since the last row
+                state["log"][-1].append(round(torch.stack(par_loss).mean().item(), 4))
                 par_loss.clear()
             if step % 100 == 0 or args.device == "cpu":
                 aux = f" parallel {state['log'][-1][3]:.3f}" if len(state["log"][-1]) > 3 else ""
@@ -735,6 +761,12 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "align_parallel": args.align_parallel,
         "align_parallel_layers": list(par_layers) if args.align_parallel else None,
         "align_parallel_pairs": args.align_parallel_pairs if args.align_parallel else None,
+        "align_parallel_from": args.align_parallel_from if args.align_parallel else None,
+        "parallel_lines": len(parallel) if parallel is not None else None,
+        "parallel_filters": {"min_chars_en": 12, "max_tokens": 48, "pairs": "en-fr, en-zh, fr-zh by turns"}
+        if parallel is not None
+        else None,
+        "parallel_sha256": file_sha256(cache_dir() / "parallel_train.jsonl") if parallel is not None else None,
         "parallel_temperature": PARALLEL_TEMPERATURE if args.align_parallel else None,
         "config": cfg,
         "corpus_sha256": file_sha256(cache_dir() / "corpus_train.jsonl"),
