@@ -400,6 +400,7 @@ class ParallelText:
         ids = {l: tok([r[l] for r in rows], add_special_tokens=False)["input_ids"] for l in LANGS}
         keep = [i for i in range(len(rows)) if all(0 < len(ids[l][i]) <= max_tokens for l in LANGS)]
         self.ids = {l: [ids[l][i] for i in keep] for l in LANGS}
+        self.min_chars, self.max_tokens = min_chars, max_tokens
         self.bos = tok.bos_token_id
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
@@ -759,15 +760,23 @@ def train(args: argparse.Namespace, tok) -> None:  # noqa: ANN001
         "aligned_groups": len(groups),
         "aligned_tokens": sum(map(len, groups)),
         "align_parallel": args.align_parallel,
-        "align_parallel_layers": list(par_layers) if args.align_parallel else None,
-        "align_parallel_pairs": args.align_parallel_pairs if args.align_parallel else None,
-        "align_parallel_from": args.align_parallel_from if args.align_parallel else None,
-        "parallel_lines": len(parallel) if parallel is not None else None,
-        "parallel_filters": {"min_chars_en": 12, "max_tokens": 48, "pairs": "en-fr, en-zh, fr-zh by turns"}
-        if parallel is not None
-        else None,
-        "parallel_sha256": file_sha256(cache_dir() / "parallel_train.jsonl") if parallel is not None else None,
-        "parallel_temperature": PARALLEL_TEMPERATURE if args.align_parallel else None,
+        **(
+            {}
+            if parallel is None
+            else {
+                "align_parallel_layers": list(par_layers),
+                "align_parallel_pairs": args.align_parallel_pairs,
+                "align_parallel_from": args.align_parallel_from,
+                "parallel_lines": len(parallel),
+                "parallel_filters": {
+                    "min_chars_en": parallel.min_chars,
+                    "max_tokens": parallel.max_tokens,
+                    "pairs": ", ".join("-".join(p) for p in PAIRS) + " by turns",
+                },
+                "parallel_sha256": file_sha256(cache_dir() / "parallel_train.jsonl"),
+                "parallel_temperature": PARALLEL_TEMPERATURE,
+            }
+        ),
         "config": cfg,
         "corpus_sha256": file_sha256(cache_dir() / "corpus_train.jsonl"),
         "evals": state["evals"],
