@@ -229,7 +229,7 @@ def main() -> None:
     model = from_transformer_lens(load_file(str(src / "model.safetensors")), cfg)
 
     vocab = lexicon(args.lexicon_size)
-    docs = lexicon_docs(random.Random(SEED + 11), vocab, 100000)
+    docs = lexicon_docs(random.Random(SEED + 11), vocab, 140000)
     lex_rows = pack(tok, docs, cfg["n_ctx"])
     mix_rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
     # The control's other rows: the same annealing mix in another order, so both arms share every mix row above.
