@@ -209,7 +209,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--arm", choices=["lexicon", "control"], required=True)
     ap.add_argument("--steps", type=int, default=1200)
-    ap.add_argument("--lexicon-size", type=int, default=4000)
+    ap.add_argument("--lexicon-size", type=int, default=500)
     ap.add_argument(
         "--lexicon-rows",
         type=int,
