@@ -1,7 +1,8 @@
 """The demo-model build's embedding tie (scripts/demo_model/train_model.py): the padded-table penalty equals a
 plain per-group loop, vanishes on tied rows, and its gradients pull each row towards its group's mean; the
 parallel lines' alignment loss pools only real tokens and rewards translations. Also the
-wording probe (wording_probe.py) against the shipped evaluation."""
+wording probe (wording_probe.py) against the shipped evaluation, and the vocabulary probe's (lexicon_probe.py)
+source parsers, documents and batches."""
 
 from __future__ import annotations
 
@@ -508,3 +509,19 @@ def test_lexicon_probe_reads_its_sources_and_fills_every_wording(tmp_path: Path)
     udhr = "人人有权利，人人有尊严"  # bigrams: 人人 x2, 人有 x2, 有权, 权利, 有尊, 尊严 -> 8
     assert lp.bigram_coverage(udhr, ["人人"] * 5) == pytest.approx(2 / 8)
     assert lp.bigram_coverage(udhr, ["人人"] * 4) == 0.0
+
+
+def test_lexicon_probe_arms_share_their_mix_rows_and_never_repeat_a_row() -> None:
+    """The two arms' batches differ only in their last k rows, and across steps every row is used once."""
+    import lexicon_probe as lp
+
+    mix = torch.arange(400)[:, None].expand(400, 3)
+    lexicon, more_mix = mix + 1000, mix + 2000
+    seen = []
+    for step in range(20):
+        a, b = lp.batch_rows(step, mix, lexicon, 12), lp.batch_rows(step, mix, more_mix, 12)
+        assert a.shape == b.shape == (32, 3)
+        assert torch.equal(a[:20], b[:20]) and (a[:20] < 1000).all()
+        assert (a[20:] >= 1000).all() and (a[20:] < 2000).all() and (b[20:] >= 2000).all()
+        seen += a[:, 0].tolist()
+    assert len(seen) == len(set(seen))

@@ -16,6 +16,7 @@ CC BY-SA 4.0), PyPI `wordfreq` 3.1.1 (word frequencies, data CC BY-SA 4.0; must 
 `dict-freedict-eng-fra` (GPL-3+).
 
 Run: python scripts/demo_model/lexicon_probe.py --arm lexicon|control [--steps 1200] [--lexicon-rows 16]
+     [--lexicon-size 500]; then train_dictionaries.py --layers 2 3 on each arm's folder (docs/method.md).
 Writes <cache>/lexicon_probe/<arm>/ (weights, config, tokenizer) and <cache>/lexicon_probe/<arm>.json.
 """
 
@@ -161,6 +162,14 @@ def bigram_coverage(udhr: str, texts: list[str], min_count: int = 5) -> float:
     return sum(v for k, v in u.items() if seen[k] >= min_count) / sum(u.values())
 
 
+def batch_rows(step: int, mix_rows: torch.Tensor, extra_rows: torch.Tensor, k: int, bs: int = 32) -> torch.Tensor:
+    """Step `step`'s batch: the next `bs - k` annealing-mix rows, then the next `k` rows of the arm's own stream
+    (lexicon documents, or the mix in another order). Both arms pass the same `mix_rows`, so they differ only in
+    the last `k` rows, and no row is used twice."""
+    n_mix = bs - k
+    return torch.cat([mix_rows[step * n_mix : (step + 1) * n_mix], extra_rows[step * k : (step + 1) * k]])
+
+
 @torch.no_grad()
 def translation_accuracy(model, tok, vocab: list[dict[str, str]]) -> dict[str, float]:  # noqa: ANN001
     """Share of lexicon entries whose whole translation (every token, then the wording's closing quote) is the
@@ -266,8 +275,7 @@ def main() -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     t0 = time.time()
     for step in range(args.steps):
-        x = torch.cat([mix_rows[step * n_mix : (step + 1) * n_mix], extra[step * k : (step + 1) * k]])
-        loss = train_step(model, opt, x)
+        loss = train_step(model, opt, batch_rows(step, mix_rows, extra, k, bs))
         if (step + 1) % 150 == 0:
             print(f"step {step + 1} loss {loss.item():.3f} {(time.time() - t0) / 60:.1f} min", flush=True)
     evals.append(
