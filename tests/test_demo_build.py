@@ -525,3 +525,20 @@ def test_lexicon_probe_arms_share_their_mix_rows_and_never_repeat_a_row() -> Non
         assert (a[20:] >= 1000).all() and (a[20:] < 2000).all() and (b[20:] >= 2000).all()
         seen += a[:, 0].tolist()
     assert len(seen) == len(set(seen))
+
+
+def test_sentence_documents_interleave_each_sentence_with_its_translation() -> None:
+    """lexicon_probe.sentence_docs: 4-8 aligned pairs per document, each sentence followed by its own
+    translation, one language order per document."""
+    import random
+
+    import lexicon_probe as lp
+
+    pairs = [{"en": f"Sentence {i}.", "zh": f"句子{i}。"} for i in range(50)]
+    for doc in lp.sentence_docs(random.Random(0), pairs, 100):
+        lines = doc.split("\n")
+        assert len(lines) % 2 == 0 and 8 <= len(lines) <= 16
+        first = "en" if lines[0].startswith("Sentence") else "zh"
+        for a, b in zip(lines[::2], lines[1::2], strict=True):
+            i = int("".join(filter(str.isdigit, a)))
+            assert {"en": a, "zh": b} == pairs[i] if first == "en" else {"zh": a, "en": b} == pairs[i]

@@ -137,6 +137,27 @@ def lexicon(n: int) -> list[dict[str, str]]:
     return out
 
 
+def hsk_sentences() -> list[dict[str, str]]:
+    """The 4,354 graded Chinese sentences of PyPI `hsk-sentences-audio` 1.0.0 (data CC BY-SA 4.0) with their
+    English translations: everyday running text, aligned, in two of the three languages."""
+    d = fetch_sources()
+    if not list(d.glob("hsk_sentences_audio-*.whl")):
+        subprocess.run(["pip", "download", "--no-deps", "-q", "hsk-sentences-audio==1.0.0", "-d", str(d)], check=True)
+    with zipfile.ZipFile(next(d.glob("hsk_sentences_audio-*.whl"))) as z:
+        rows = json.loads(z.read("hsk_sentences_audio/data/sentences.json"))
+    return [{"zh": r["chinese"], "en": r["translation"]["en"]} for r in rows if r["translation"].get("en")]
+
+
+def sentence_docs(rng: random.Random, pairs: list[dict[str, str]], n: int) -> list[str]:
+    """Interleaved documents as the build makes them: 4-8 sentences, each followed by its translation, the two
+    languages in a random order per document."""
+    docs = []
+    for _ in range(n):
+        order = rng.sample(["en", "zh"], 2)
+        docs.append("\n".join(p[lang] for p in rng.sample(pairs, rng.randint(4, 8)) for lang in order))
+    return docs
+
+
 def lexicon_docs(rng: random.Random, vocab: list[dict[str, str]], n: int) -> list[str]:
     """Translation documents in the build's training wordings, every direction, 1-3 lines."""
     docs = []
@@ -221,7 +242,7 @@ def main() -> None:
     from transformers import PreTrainedTokenizerFast
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--arm", choices=["lexicon", "control"], required=True)
+    ap.add_argument("--arm", choices=["lexicon", "sentences", "control"], required=True)
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--lexicon-size", type=int, default=500)
     ap.add_argument(
@@ -244,6 +265,8 @@ def main() -> None:
 
     vocab = lexicon(args.lexicon_size)
     docs = lexicon_docs(random.Random(SEED + 11), vocab, 140000)
+    if args.arm == "sentences":
+        docs = sentence_docs(random.Random(SEED + 13), hsk_sentences(), 20000)
     lex_rows = pack(tok, docs, cfg["n_ctx"])
     mix_rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
     # The control's other rows: the same annealing mix in another order, so both arms share every mix row above.
@@ -276,7 +299,7 @@ def main() -> None:
     evals = [{"step": 0, "translation": translation_accuracy(model, tok, probe), "udhr_loss": udhr_loss(model, tok)}]
     print(json.dumps(evals[-1]), flush=True)
 
-    extra = lex_rows if args.arm == "lexicon" else other_rows
+    extra = other_rows if args.arm == "control" else lex_rows
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
     t0 = time.time()
     for step in range(args.steps):
