@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 from common import LANG_NAME, LANGS, SEED, TR_HELDOUT, TR_TRAIN, cache_dir, file_sha256, out_dir, read_jsonl
+from quick_eval import fill
 from safetensors.torch import load_file
 from train_model import ANNEAL_REPEAT, CFG, build_rows, from_transformer_lens, parse_repeat, train_step
 from transfer_probe import pack
@@ -169,10 +170,7 @@ def lexicon_docs(rng: random.Random, vocab: list[dict[str, str]], n: int) -> lis
         lines = []
         for _ in range(rng.choice([1, 1, 2, 3])):
             w = rng.choice(vocab)
-            line = tpl
-            for k, v in {"w": w[s], "t": w[t], "S": LANG_NAME[wl][s], "T": LANG_NAME[wl][t]}.items():
-                line = line.replace("{" + k + "}", v)
-            lines.append(line)
+            lines.append(fill(tpl, w=w[s], t=w[t], S=LANG_NAME[wl][s], T=LANG_NAME[wl][t]))
         docs.append("\n".join(lines))
     return docs
 
@@ -208,7 +206,7 @@ def translation_accuracy(model, tok, vocab: list[dict[str, str]]) -> dict[str, f
         for s, t in (("en", "zh"), ("zh", "en"), ("fr", "zh"), ("zh", "fr")):
             wl = s if s != "zh" else t  # the wording is in the pair's other language
             tpl = TR_HELDOUT[wl][0]
-            head, tail = tpl.replace("{T}", LANG_NAME[wl][t]).replace("{w}", w[s]).split("{t}")
+            head, tail = fill(tpl, T=LANG_NAME[wl][t], w=w[s]).split("{t}")
             ids = tok(head, add_special_tokens=False)["input_ids"]
             full = tok(head + w[t] + tail, add_special_tokens=False)["input_ids"]
             if full[: len(ids)] != ids:
