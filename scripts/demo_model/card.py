@@ -36,6 +36,42 @@ CARD_EXTRA = Path(__file__).resolve().parent / "card_extra.json"
 SECTION_REF = re.compile(r"(?<![*\w])\*([A-Z][^*\n]{2,80})\*(?![*\w])")
 
 
+def goal_sign(target: str) -> str:
+    """How a target's value must compare with its goal."""
+    if "loss_below" in target:
+        return "<"
+    if "fvu" in target:
+        return "<="
+    if "overlap" in target:
+        return ">"
+    return ">="
+
+
+def udhr_overlap_note(found: dict) -> str:
+    """The overlap targets' evidence: the paired difference parallel - baseline with its 95% interval at every layer,
+    in the plain IoU (which decides) and the IDF-weighted IoU, with the token control."""
+    plain = found["iou"]
+    lines = [
+        f"\nOverlap targets: `babelgraph overlap` on the {plain['n_pairs']} held-out UDHR paragraphs with the transcoders, "
+        "each paragraph against the unrelated one nearest its translation in length (seed 0); a pair meets the target "
+        "when the 95% bootstrap interval of parallel - baseline lies above 0 at both middle layers "
+        f"({' and '.join(map(str, plain['middle_layers']))}) in the plain IoU (the value above is the lower of the two "
+        "bounds). Difference [interval] by layer, `tok` the same measure on token ids:\n",
+        "| pair | measure | tok | "
+        + " | ".join(f"layer {k}" for k in next(iter(plain["pairs"].values())) if k != "tokens")
+        + " |",
+        "|---|---|" + "---|" * len(next(iter(plain["pairs"].values()))),
+    ]
+    for pair in plain["pairs"]:
+        for measure, label in (("iou", "IoU"), ("idf", "IDF-weighted")):
+            cells = [
+                f"{v['difference']:+.3f} [{v['difference_low']:+.3f}, {v['difference_high']:+.3f}]"
+                for v in found[measure]["pairs"][pair].values()
+            ]
+            lines.append(f"| {pair} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def point_to_v4_card(text: str) -> str:
     """`*Section*` references to sections this card lacks but the v4 card has are marked as the v4 card's."""
     here = [line[3:] for line in text.splitlines() if line.startswith("## ")]
@@ -544,10 +580,9 @@ def main() -> None:
         w("## Evaluation (held-out wordings, held-out text)\n")
         w("| target | value | goal | |\n|---|---|---|---|")
         for k, v in r["targets"].items():
-            w(
-                f"| {k} | {v['value']:.3f} | {'<' if 'loss_below' in k else '<=' if 'fvu' in k else '>='} {v['target']:.3f} | "
-                f"{'met' if v['met'] else '**missed**'} |"
-            )
+            w(f"| {k} | {v['value']:.3f} | {goal_sign(k)} {v['target']:.3f} | {'met' if v['met'] else '**missed**'} |")
+        if "overlap_udhr_paragraphs" in r:
+            w(udhr_overlap_note(r["overlap_udhr_paragraphs"]))
         w(
             "\nCanonical prompts: "
             + "; ".join(
@@ -1245,7 +1280,12 @@ def main() -> None:
             for key, got in r["targets"].items():
                 w(f"| {key} | {cell(before['targets'].get(key, {}))} | {cell(got)} |")
             met = [sum(t["met"] for t in x["targets"].values()) for x in (before, r)]
-            w(f"\n{met[1]} of {len(r['targets'])} targets met, against {met[0]} for the v4 model.\n")
+            unmeasured = [key for key in r["targets"] if key not in before["targets"]]
+            w(
+                f"\n{met[1]} of {len(r['targets'])} targets met, against {met[0]} of {len(before['targets'])} for the v4 model"
+                + (f" (not measured on it: {', '.join(unmeasured)})" if unmeasured else "")
+                + ".\n"
+            )
             old_w, new_w = before["antonyms"]["per_heldout_wording"], r["antonyms"]["per_heldout_wording"]
             w("By held-out wording (top-1, both directions of each pair), v4 -> v5:\n")
             w("| language | wording | taught | transfer |\n|---|---|---|---|")

@@ -44,6 +44,40 @@ FEW_PROMPTS = [
 TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30, "loss_recovered": 0.90}
 
 
+def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> dict:
+    """babelgraph overlap on the 50 aligned UDHR paragraphs with the transcoders, length-matched baseline, seed 0,
+    in the plain and the IDF-weighted IoU (docs/method.md, *Pre-specified check*). The target is met for a pair when
+    the 95% interval of parallel - baseline lies above 0 at both middle layers (2 and 3 of 0-5) in the plain IoU."""
+    import babelgraph as bg
+    from babelgraph.languages.overlap import feature_overlap
+
+    texts = {
+        l: (o / "heldout" / "udhr_paragraphs" / f"{l}.txt")
+        .read_text(encoding="utf-8")
+        .splitlines()[: 6 if quick else None]
+        for l in LANGS
+    }
+    replacement = bg.load_model(model, transcoders, check_fit=False)
+    n_layers = model.cfg.n_layers
+    found: dict = {}
+    for measure in ("iou", "idf"):
+        result = feature_overlap(replacement, texts, baseline_seed=0, measure=measure, baseline="length")
+        pairs: dict = {}
+        for row in result.rows():
+            key = "tokens" if row["dictionary"] == "tokens" else str(row["layer"])  # JSON keys
+            pairs.setdefault(str(row["pair"]), {})[key] = {
+                k: row[k] for k in ("parallel_mean", "baseline_mean", "difference", "difference_low", "difference_high")
+            }
+        found[measure] = {
+            "pairs": pairs,
+            "middle_layers": [n_layers // 2 - 1, n_layers // 2],
+            "n_pairs": len(texts[LANGS[0]]),
+            "baseline": "length",
+            "baseline_seed": 0,
+        }
+    return found
+
+
 def main() -> None:
     import argparse
 
@@ -291,6 +325,9 @@ def main() -> None:
         }
     res["overlap_reference_jaccard"] = overlap
 
+    # ---- overlap on the held-out UDHR paragraphs: the issue's overlap target, as docs/method.md's check defines it
+    res["overlap_udhr_paragraphs"] = udhr_paragraph_overlap(model, tcs, o, quick=q)
+
     # ---- targets
     ah = res["antonyms"]["heldout_wordings"]
     tg = {}
@@ -317,6 +354,10 @@ def main() -> None:
     for name in ("transcoders", "residual_saes"):
         worst = min(r["loss_recovered"] for r in dres[name])
         tg[f"{name}_min_loss_recovered_udhr"] = {"value": worst, "target": 0.9, "met": worst >= 0.9}
+    plain = res["overlap_udhr_paragraphs"]["iou"]
+    for pair, rows in plain["pairs"].items():
+        lowest = min(rows[str(k)]["difference_low"] for k in plain["middle_layers"])
+        tg[f"transcoders_udhr_overlap_middle_layers/{pair}"] = {"value": lowest, "target": 0.0, "met": lowest > 0}
     res["targets"] = tg
     res["eval_seconds"] = time.time() - t0
     if q:
