@@ -6,9 +6,14 @@
 # (docs/layers_demo.png).
 # Run from anywhere: bash examples/make_figures.sh [WORK_FOLDER]   (about 15-20 minutes on 2 cores)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-figures-work}
-rm -rf "$work" && mkdir -p "$work" && work=$(cd "$work" && pwd)  # absolute: the browser opens a file URL
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(realpath -m "${1:-$repo/figures-work}")  # absolute, read from where the script was called
+if [ -n "$(ls -A "$work" 2>/dev/null)" ] && [ ! -e "$work/.make_figures" ]; then
+    echo "make_figures.sh: $work is not empty and not a folder this script made; give a new or empty folder" >&2
+    exit 2
+fi
+rm -rf "$work" && mkdir -p "$work" && touch "$work/.make_figures"
+cd "$repo"
 run() { echo "+ $*" >&2; "$@"; }
 run babelgraph lens --task translation --from fr --to zh --seed 0 --out "$work/lens" --quiet
 cp "$work/lens/lens-translation-fr-zh.png" docs/lens_fr_zh.png

@@ -85,22 +85,27 @@ def test_dictionaries_reconstruct_within_card_bounds(model, card_results: dict, 
 
 
 def test_udhr_overlap_targets_are_what_babelgraph_overlap_measures(card_results: dict) -> None:
-    """The card's overlap targets are recomputed here from the shipped model and the shipped UDHR paragraphs: the
-    plain-IoU interval at the middle layers, and met exactly when its lower bound is above 0."""
+    """The card's UDHR overlap table and targets are recomputed here from the shipped model and paragraphs: every
+    cell of both measures, and each target met exactly when the plain IoU's lower bounds at the middle layers are
+    above 0."""
     import babelgraph as bg
     from babelgraph.languages.overlap import feature_overlap
 
-    shipped = card_results["overlap_udhr_paragraphs"]["iou"]
     folder = DEMO_DIR / "heldout" / "udhr_paragraphs"
     texts = {lang: (folder / f"{lang}.txt").read_text(encoding="utf-8").splitlines() for lang in ("en", "fr", "zh")}
-    assert len(texts["en"]) == shipped["n_pairs"] == 50
-    result = feature_overlap(bg.load_model("demo", check_fit=False), texts, baseline_seed=0, measure="iou")
-    layers = result.layers
-    assert shipped["middle_layers"] == [2, 3] and len(layers) == 6
+    model = bg.load_model("demo", check_fit=False)
+    for measure in ("iou", "idf"):
+        shipped = card_results["overlap_udhr_paragraphs"][measure]
+        assert len(texts["en"]) == shipped["n_pairs"] == 50
+        result = feature_overlap(model, texts, baseline_seed=0, measure=measure, baseline="length")
+        assert shipped["middle_layers"] == [2, 3] and result.layers == [0, 1, 2, 3, 4, 5]
+        for row in result.rows():
+            key = "tokens" if row["dictionary"] == "tokens" else str(row["layer"])
+            cell = shipped["pairs"][row["pair"]][key]
+            for statistic in ("difference", "difference_low", "difference_high"):
+                assert row[statistic] == pytest.approx(cell[statistic], abs=1e-6), (measure, row["pair"], key)
+    plain = card_results["overlap_udhr_paragraphs"]["iou"]
     for pair in ("en-fr", "en-zh", "fr-zh"):
-        for k in shipped["middle_layers"]:
-            got = result.features[pair].difference_low[layers.index(k)]
-            assert got == pytest.approx(shipped["pairs"][pair][str(k)]["difference_low"], abs=1e-9)
         target = card_results["targets"][f"transcoders_udhr_overlap_middle_layers/{pair}"]
-        lowest = min(shipped["pairs"][pair][str(k)]["difference_low"] for k in shipped["middle_layers"])
+        lowest = min(plain["pairs"][pair][str(k)]["difference_low"] for k in plain["middle_layers"])
         assert target["value"] == lowest and target["met"] == (lowest > 0)

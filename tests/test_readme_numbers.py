@@ -42,9 +42,13 @@ def test_readme_udhr_loss_row_is_the_shipped_evaluation() -> None:
 def test_readme_target_count_and_canonical_probabilities_are_the_shipped_evaluation() -> None:
     targets = RESULTS["targets"].values()
     met = sum(t["met"] for t in targets)
-    claim = re.search(r"the model meets (\d+) of the card's (\d+) targets", README)
-    assert claim is not None, "the README states how many of the card's targets the demo model meets"
+    claim = re.search(
+        r"the model meets (\d+) of the card's (\d+) targets\s+\(v4,\s+(\d+) of the (\d+)\s+measured on it\)", README
+    )
+    assert claim is not None, "the README states how many of the card's targets the demo model (and v4) meets"
     assert (int(claim[1]), int(claim[2])) == (met, len(targets))
+    v4 = re.search(r"^(\d+) of (\d+) targets met", (ROOT / "docs" / "demo_model_v4_card.md").read_text(), re.M)
+    assert v4 is not None and (int(claim[3]), int(claim[4])) == (int(v4[1]), int(v4[2]))
     canonical = re.search(r"canonical prompts \([^)]*; p = ([\d.]+),\s+([\d.]+), ([\d.]+)\)", README)
     assert canonical is not None, "the README states the canonical prompts' probabilities"
     assert list(canonical.groups()) == [f"{RESULTS['canonical'][lang]['p_expected']:.2f}" for lang in LANGS]

@@ -51,22 +51,24 @@ def udhr_overlap_note(found: dict) -> str:
     """The overlap targets' evidence: the paired difference parallel - baseline with its 95% interval at every layer,
     in the plain IoU (which decides) and the IDF-weighted IoU, with the token control."""
     plain = found["iou"]
+    columns = ["tokens", *sorted({k for rows in plain["pairs"].values() for k in rows if k != "tokens"}, key=int)]
     lines = [
         f"\nOverlap targets: `babelgraph overlap` on the {plain['n_pairs']} held-out UDHR paragraphs with the transcoders, "
         "each paragraph against the unrelated one nearest its translation in length (seed 0); a pair meets the target "
         "when the 95% bootstrap interval of parallel - baseline lies above 0 at both middle layers "
         f"({' and '.join(map(str, plain['middle_layers']))}) in the plain IoU (the value above is the lower of the two "
-        "bounds). Difference [interval] by layer, `tok` the same measure on token ids:\n",
-        "| pair | measure | tok | "
-        + " | ".join(f"layer {k}" for k in next(iter(plain["pairs"].values())) if k != "tokens")
-        + " |",
-        "|---|---|" + "---|" * len(next(iter(plain["pairs"].values()))),
+        "lower bounds). Difference [interval] by layer, `tok` the same measure on token ids:\n",
+        "| pair | measure | " + " | ".join("tok" if k == "tokens" else f"layer {k}" for k in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
     ]
     for pair in plain["pairs"]:
         for measure, label in (("iou", "IoU"), ("idf", "IDF-weighted")):
+            rows = found[measure]["pairs"][pair]
             cells = [
-                f"{v['difference']:+.3f} [{v['difference_low']:+.3f}, {v['difference_high']:+.3f}]"
-                for v in found[measure]["pairs"][pair].values()
+                f"{rows[k]['difference']:+.3f} [{rows[k]['difference_low']:+.3f}, {rows[k]['difference_high']:+.3f}]"
+                if k in rows
+                else "-"
+                for k in columns
             ]
             lines.append(f"| {pair} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

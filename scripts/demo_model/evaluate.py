@@ -46,8 +46,10 @@ TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30,
 
 def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> dict:
     """babelgraph overlap on the 50 aligned UDHR paragraphs with the transcoders, length-matched baseline, seed 0,
-    in the plain and the IDF-weighted IoU (docs/method.md, *Pre-specified check*). The target is met for a pair when
-    the 95% interval of parallel - baseline lies above 0 at both middle layers (2 and 3 of 0-5) in the plain IoU."""
+    in the plain and the IDF-weighted IoU. The target is met for a pair when the 95% interval of parallel - baseline
+    lies above 0 at both middle dictionary layers (2 and 3 of 0-5) in the plain IoU: the measure and baseline the
+    later pre-specified checks in docs/method.md fixed (the first, *Pre-specified check*, used the IDF measure with a
+    random baseline; both come out the same for v5)."""
     import babelgraph as bg
     from babelgraph.languages.overlap import feature_overlap
 
@@ -58,7 +60,6 @@ def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> 
         for l in LANGS
     }
     replacement = bg.load_model(model, transcoders, check_fit=False)
-    n_layers = model.cfg.n_layers
     found: dict = {}
     for measure in ("iou", "idf"):
         result = feature_overlap(replacement, texts, baseline_seed=0, measure=measure, baseline="length")
@@ -70,7 +71,7 @@ def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> 
             }
         found[measure] = {
             "pairs": pairs,
-            "middle_layers": [n_layers // 2 - 1, n_layers // 2],
+            "middle_layers": result.layers[len(result.layers) // 2 - 1 : len(result.layers) // 2 + 1],
             "n_pairs": len(texts[LANGS[0]]),
             "baseline": "length",
             "baseline_seed": 0,

@@ -6,9 +6,14 @@
 # Needs `babelgraph fetch smollm2` once. Run from anywhere: bash scripts/smollm2/udhr_check.sh [WORK_FOLDER]
 # (about 3 minutes on 2 cores)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-work=${1:-smollm2-udhr-work}
-rm -rf "$work" && mkdir -p "$work"
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(realpath -m "${1:-$repo/smollm2-udhr-work}")  # a folder given is read from where the script was called
+if [ -n "$(ls -A "$work" 2>/dev/null)" ] && [ ! -e "$work/.udhr_check" ]; then
+    echo "udhr_check.sh: $work is not empty and not a folder this script made; give a new or empty folder" >&2
+    exit 2
+fi
+rm -rf "$work" && mkdir -p "$work" && touch "$work/.udhr_check"
+cd "$repo"
 texts=src/babelgraph/demo/heldout/udhr_paragraphs
 run() { echo "+ $*" >&2; "$@"; }
 run babelgraph overlap --model smollm2 --texts-dir "$texts" --out "$work/iou" --quiet
@@ -27,6 +32,8 @@ retrieval = {}
 for line in (work / "retrieval.txt").read_text().splitlines():
     if m := re.match(r"(\w+-\w+): length only ([\d.]+); layers ([\d. ]+)$", line):
         retrieval[m[1]] = {"length_only": float(m[2]), "by_layer": [float(x) for x in m[3].split()]}
+if set(retrieval) != {"en-fr", "en-zh", "fr-zh"} or any(len(v["by_layer"]) != 30 for v in retrieval.values()):
+    sys.exit(f"udhr_check.sh: could not read the retrieval table in {work / 'retrieval.txt'}")
 out = Path(f"docs/experiments/smollm2_udhr_{datetime.date.today()}.json")
 out.write_text(json.dumps({"model": "smollm2", "texts": "udhr_paragraphs", **found, "retrieval": retrieval}, indent=1))
 print(out)
