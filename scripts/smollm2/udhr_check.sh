@@ -4,7 +4,7 @@
 # length-matched baseline, a placebo (translations out of order), and translation retrieval from the residual
 # stream at every layer. Writes docs/smollm2_overlap_udhr.png and docs/experiments/smollm2_udhr_<date>.json.
 # Needs `babelgraph fetch smollm2` once. Run from anywhere: bash scripts/smollm2/udhr_check.sh [WORK_FOLDER]
-# (about 3 minutes on 2 cores)
+# (about 3 minutes on an idle 2-core machine; several times that when the CPU is shared)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(realpath -m "${1:-$repo/smollm2-udhr-work}")  # a folder given is read from where the script was called

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     pruned = bg.prune(
         graph, node_threshold=args.node_threshold, edge_threshold=args.edge_threshold, rule=args.prune_rule
     )
+    pruned_at = time.perf_counter()
     if not args.no_labels and model.tokenizer is not None:
         from babelgraph.languages.labels import label_features
 
@@ -108,8 +109,12 @@ def run(args: argparse.Namespace) -> int:
         f" completeness {scores['unpruned']['completeness']:.3f} -> {scores['pruned']['completeness']:.3f}"
         " (unpruned -> pruned)"
     )
+    labels = f"labels {done - pruned_at:.2f}s"
+    if done - pruned_at > 5:  # the first run on a model computes its reference-text statistics
+        labels += " (reference statistics, cached after the first run)"
     say(
-        f"     time: load {loaded - started:.1f}s, attribute {attributed - loaded:.2f}s, prune {done - attributed:.2f}s"
+        f"     time: load {loaded - started:.1f}s, attribute {attributed - loaded:.2f}s,"
+        f" prune {pruned_at - attributed:.2f}s, {labels}"
     )
     for path in paths:
         print(path)
