@@ -109,3 +109,20 @@ def test_udhr_overlap_targets_are_what_babelgraph_overlap_measures(card_results:
         target = card_results["targets"][f"transcoders_udhr_overlap_middle_layers/{pair}"]
         lowest = min(plain["pairs"][pair][str(k)]["difference_low"] for k in plain["middle_layers"])
         assert target["value"] == lowest and target["met"] == (lowest > 0)
+
+
+def test_udhr_retrieval_beside_the_overlap_targets_is_what_the_shipped_model_gives(card_results: dict) -> None:
+    """The card's dictionary-free row (top-1 retrieval of each UDHR paragraph's translation by layer) is recomputed
+    from the shipped model."""
+    import babelgraph as bg
+    from babelgraph.languages.retrieval import translation_retrieval
+
+    folder = DEMO_DIR / "heldout" / "udhr_paragraphs"
+    texts = {lang: (folder / f"{lang}.txt").read_text(encoding="utf-8").splitlines() for lang in ("en", "fr", "zh")}
+    shipped = card_results["retrieval_udhr_paragraphs"]
+    got = translation_retrieval(bg.load_model("demo", check_fit=False), texts).to_json()
+    assert shipped["n_texts"] == got["n_texts"] == 50
+    for pair, values in shipped["pairs"].items():
+        assert got["pairs"][pair]["length_only"] == pytest.approx(values["length_only"])
+        # one near-tied argmax may flip under another thread count or BLAS: at most one text in 50 per layer
+        assert got["pairs"][pair]["by_layer"] == pytest.approx(values["by_layer"], abs=1 / 50 + 1e-6)

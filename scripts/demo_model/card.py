@@ -74,6 +74,23 @@ def udhr_overlap_note(found: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def retrieval_note(found: dict) -> str:
+    """The dictionary-free companion of the overlap targets: top-1 retrieval of each paragraph's translation from the
+    mean residual stream, by layer, against length alone and chance."""
+    lines = [
+        f"Without dictionaries (`babelgraph.languages.retrieval`): how often a paragraph's mean residual stream picks out "
+        f"its translation among the {found['n_texts']} (chance {found['chance']:.0%}), by layer, against picking the paragraph "
+        "nearest in length:\n",
+        "| pair | length alone | "
+        + " | ".join(f"layer {k}" for k in range(len(next(iter(found["pairs"].values()))["by_layer"])))
+        + " |",
+        "|---|---|" + "---|" * len(next(iter(found["pairs"].values()))["by_layer"]),
+    ]
+    for pair, v in found["pairs"].items():
+        lines.append(f"| {pair} | {v['length_only']:.0%} | " + " | ".join(f"{x:.0%}" for x in v["by_layer"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def point_to_v4_card(text: str) -> str:
     """`*Section*` references to sections this card lacks but the v4 card has are marked as the v4 card's."""
     here = [line[3:] for line in text.splitlines() if line.startswith("## ")]
@@ -585,6 +602,8 @@ def main() -> None:
             w(f"| {k} | {v['value']:.3f} | {goal_sign(k)} {v['target']:.3f} | {'met' if v['met'] else '**missed**'} |")
         if "overlap_udhr_paragraphs" in r:
             w(udhr_overlap_note(r["overlap_udhr_paragraphs"]))
+        if "retrieval_udhr_paragraphs" in r:
+            w(retrieval_note(r["retrieval_udhr_paragraphs"]))
         w(
             "\nCanonical prompts: "
             + "; ".join(

@@ -44,14 +44,16 @@ FEW_PROMPTS = [
 TARGETS = {"antonym_taught": 0.70, "antonym_transfer": 0.50, "fvu_answer": 0.30, "loss_recovered": 0.90}
 
 
-def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> dict:
+def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> tuple[dict, dict]:
     """babelgraph overlap on the 50 aligned UDHR paragraphs with the transcoders, length-matched baseline, seed 0,
     in the plain and the IDF-weighted IoU. The target is met for a pair when the 95% interval of parallel - baseline
     lies above 0 at both middle dictionary layers (2 and 3 of 0-5) in the plain IoU: the measure and baseline the
     later pre-specified checks in docs/method.md fixed (the first, *Pre-specified check*, used the IDF measure with a
-    random baseline; both come out the same for v5)."""
+    random baseline; both come out the same for v5). Also returns the residual stream's top-1 retrieval of each
+    paragraph's translation by layer, against length alone (babelgraph.languages.retrieval)."""
     import babelgraph as bg
     from babelgraph.languages.overlap import feature_overlap
+    from babelgraph.languages.retrieval import translation_retrieval
 
     texts = {
         l: (o / "heldout" / "udhr_paragraphs" / f"{l}.txt")
@@ -76,7 +78,7 @@ def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> 
             "baseline": "length",
             "baseline_seed": 0,
         }
-    return found
+    return found, translation_retrieval(replacement, texts).to_json()
 
 
 def main() -> None:
@@ -326,8 +328,9 @@ def main() -> None:
         }
     res["overlap_reference_jaccard"] = overlap
 
-    # ---- overlap on the held-out UDHR paragraphs: the issue's overlap target, as docs/method.md's check defines it
-    res["overlap_udhr_paragraphs"] = udhr_paragraph_overlap(model, tcs, o, quick=q)
+    # ---- overlap on the held-out UDHR paragraphs: the issue's overlap target, as docs/method.md's check defines it;
+    # beside it the dictionary-free check, whether the residual stream picks out each paragraph's translation
+    res["overlap_udhr_paragraphs"], res["retrieval_udhr_paragraphs"] = udhr_paragraph_overlap(model, tcs, o, quick=q)
 
     # ---- targets
     ah = res["antonyms"]["heldout_wordings"]

@@ -20,20 +20,15 @@ run babelgraph overlap --model smollm2 --texts-dir "$texts" --out "$work/iou" --
 run babelgraph overlap --model smollm2 --measure idf --texts-dir "$texts" --out "$work/idf" --quiet
 run python examples/overlap_controls.py placebo "$texts" "$work/placebo-texts" --model smollm2
 run babelgraph overlap --model smollm2 --texts-dir "$work/placebo-texts" --out "$work/placebo" --quiet
-run python examples/residual_retrieval.py "$texts" --model smollm2 | tee "$work/retrieval.txt"
+run python examples/residual_retrieval.py "$texts" --model smollm2 --json "$work/retrieval.json"
 cp "$work/iou/overlap-en-fr-zh.png" docs/smollm2_overlap_udhr.png
 python - "$work" <<'PY'
-import datetime, json, re, sys
+import datetime, json, sys
 from pathlib import Path
 
 work = Path(sys.argv[1])
 found = {name: json.loads(next((work / name).glob("*.json")).read_text()) for name in ("iou", "idf", "placebo")}
-retrieval = {}
-for line in (work / "retrieval.txt").read_text().splitlines():
-    if m := re.match(r"(\w+-\w+): length only ([\d.]+); layers ([\d. ]+)$", line):
-        retrieval[m[1]] = {"length_only": float(m[2]), "by_layer": [float(x) for x in m[3].split()]}
-if set(retrieval) != {"en-fr", "en-zh", "fr-zh"} or any(len(v["by_layer"]) != 30 for v in retrieval.values()):
-    sys.exit(f"udhr_check.sh: could not read the retrieval table in {work / 'retrieval.txt'}")
+retrieval = json.loads((work / "retrieval.json").read_text())["pairs"]
 out = Path(f"docs/experiments/smollm2_udhr_{datetime.date.today()}.json")
 out.write_text(json.dumps({"model": "smollm2", "texts": "udhr_paragraphs", **found, "retrieval": retrieval}, indent=1))
 print(out)
