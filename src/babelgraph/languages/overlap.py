@@ -332,6 +332,21 @@ def pair_statistics(
     return PairStatistics(p_mean, p_std, b_mean, b_std, diff, low, high, p_used, b_used)
 
 
+def parallel_line_count(texts: Mapping[str, Sequence[str]], what: str, why_two: str) -> int:
+    """The number of aligned lines, after checking there are two or more languages with as many lines each, and at
+    least two lines (``why_two`` says what needs them)."""
+    if len(texts) < 2:
+        raise BabelgraphError(f"{what} compares languages: give texts in at least two")
+    counts = {lang: len(lines) for lang, lines in texts.items()}
+    if len(set(counts.values())) != 1:
+        shown = ", ".join(f"{lang} {n}" for lang, n in counts.items())
+        raise BabelgraphError(f"parallel texts must have the same number of lines in every language ({shown})")
+    n = next(iter(counts.values()))
+    if n < 2:
+        raise BabelgraphError(f"give at least two aligned lines per language ({why_two})")
+    return n
+
+
 def feature_overlap(
     model: ReplacementModel,
     texts: Mapping[str, Sequence[str]] | None = None,
@@ -355,15 +370,7 @@ def feature_overlap(
 
     texts = reference_texts() if texts is None else texts
     languages = list(texts)
-    if len(languages) < 2:
-        raise BabelgraphError("feature overlap compares languages: give texts in at least two")
-    counts = {lang: len(texts[lang]) for lang in languages}
-    if len(set(counts.values())) != 1:
-        shown = ", ".join(f"{lang} {n}" for lang, n in counts.items())
-        raise BabelgraphError(f"parallel texts must have the same number of lines in every language ({shown})")
-    n = counts[languages[0]]
-    if n < 2:
-        raise BabelgraphError("give at least two aligned lines per language (the baseline pairs unrelated lines)")
+    n = parallel_line_count(texts, "feature overlap", "the baseline pairs unrelated lines")
     sets = {lang: text_sets(model, texts[lang]) for lang in languages}
     for lang in languages:
         if sum(length is not None for length in sets[lang].lengths) < 2:

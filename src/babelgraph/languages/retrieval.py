@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from babelgraph.errors import BabelgraphError
+from babelgraph.languages.overlap import parallel_line_count
 from babelgraph.model.replacement import ReplacementModel
 
 
@@ -85,15 +86,7 @@ def translation_retrieval(model: ReplacementModel, texts: Mapping[str, Sequence[
     """For every language pair (in the order given), how often the text of the first language finds its aligned
     translation in the second among all of them, by layer, against length alone."""
     languages = list(texts)
-    if len(languages) < 2:
-        raise BabelgraphError("retrieval compares languages: give texts in at least two")
-    counts = {lang: len(texts[lang]) for lang in languages}
-    if len(set(counts.values())) != 1:
-        shown = ", ".join(f"{lang} {n}" for lang, n in counts.items())
-        raise BabelgraphError(f"parallel texts must have the same number of lines in every language ({shown})")
-    n = counts[languages[0]]
-    if n < 2:
-        raise BabelgraphError("give at least two aligned texts per language: retrieval picks one among them")
+    n = parallel_line_count(texts, "retrieval", "retrieval picks one among them")
     encoded = {lang: mean_residuals(model, texts[lang]) for lang in languages}
     by_layer: dict[str, list[float]] = {}
     length_only: dict[str, float] = {}
