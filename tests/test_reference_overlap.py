@@ -13,16 +13,23 @@ import babelgraph as bg
 from babelgraph.cli import main
 from babelgraph.languages import reference
 from babelgraph.languages.overlap import (
+    FDR,
+    benjamini_hochberg,
+    co_firing_expected,
+    co_firing_p_value,
     derangement,
     feature_overlap,
     idf_weights,
     iou,
     iou_values,
     length_matched_partners,
+    length_strata,
     mean_iou,
     paired_difference,
     save_overlap_plot,
     save_overlap_table,
+    save_shared_features,
+    shared_features,
 )
 from babelgraph.languages.reference import feature_statistics, reference_texts
 from babelgraph.model.replacement import trace
@@ -261,6 +268,85 @@ def test_feature_statistics_rejects_bad_input():
         feature_statistics(demo(), [(0, 0)], languages=["en"])
 
 
+def test_co_firing_null_strata_and_benjamini_hochberg_known_answers():
+    assert co_firing_expected([(4, 2, 2), (3, 3, 1)]) == pytest.approx(2.0)
+    # one stratum of 4 lines, the feature in 2 of A's and 2 of B's: joint firings 0, 1, 2 with 1/6, 4/6, 1/6
+    assert co_firing_p_value(2, [(4, 2, 2)]) == pytest.approx(1 / 6)
+    assert co_firing_p_value(1, [(4, 2, 2)]) == pytest.approx(5 / 6)
+    assert co_firing_p_value(3, [(4, 2, 2), (3, 3, 1)]) == pytest.approx(1 / 6)  # the full stratum adds 1 for sure
+    # a rare feature: once in A and once in B in each of 10 strata of 10 lines, so Binomial(10, 0.1) joint firings
+    binomial_tail = 1 - sum(math.comb(10, k) * 0.1**k * 0.9 ** (10 - k) for k in range(3))
+    assert co_firing_p_value(3, [(10, 1, 1)] * 10) == pytest.approx(binomial_tail)
+    assert co_firing_p_value(0, [(10, 0, 4)]) == 1.0 and co_firing_p_value(1, [(10, 0, 4)]) == 0.0
+    assert [len(g) for g in length_strata(list(range(25)), 10)] == [10, 10, 5]
+    assert [len(g) for g in length_strata(list(range(24)), 10)] == [10, 14]
+    assert length_strata([5, 1, 3, 2], 2) == [[1, 3], [2, 0]]
+    assert benjamini_hochberg([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.04, 0.04])
+    assert benjamini_hochberg([0.01], n_hypotheses=10) == pytest.approx([0.1])
+    assert benjamini_hochberg([0.5, 0.001], n_hypotheses=4) == pytest.approx([1.0, 0.004])
+
+
+def _co_firing_corpus(seed: int, n_lines: int = 100, n_features: int = 60, shared: tuple[int, ...] = ()):
+    """Two languages' feature sets per line (one layer): each feature fires in a random 30% of lines in each
+    language independently, except the ``shared`` ones, which fire in the same random 30% of lines in both."""
+    rng = torch.Generator().manual_seed(seed)
+    a = [set() for _ in range(n_lines)]
+    b = [set() for _ in range(n_lines)]
+    for f in range(n_features):
+        in_a = torch.rand(n_lines, generator=rng) < 0.3
+        in_b = in_a if f in shared else torch.rand(n_lines, generator=rng) < 0.3
+        for i in range(n_lines):
+            if in_a[i]:
+                a[i].add(f)
+            if in_b[i]:
+                b[i].add(f)
+    return [[s] for s in a], [[s] for s in b]
+
+
+def test_shared_features_finds_planted_ones_and_nothing_where_nothing_is_shared():
+    found_planted, false_discoveries = [], 0
+    for seed in range(10):
+        sets_a, sets_b = _co_firing_corpus(seed, shared=(3, 17))
+        lengths = [1 + i % 7 for i in range(len(sets_b))]
+        rows = shared_features(sets_a, sets_b, lengths, "en-zh", ["L0"], [0])
+        significant = {r.feature for r in rows if r.q_value <= FDR}
+        found_planted.append({3, 17} <= significant)
+        false_discoveries += len(significant - {3, 17})
+        planted = next(r for r in rows if r.feature == 3)
+        assert planted.parallel_both > planted.expected_both
+        assert (planted.pair, planted.dictionary, planted.layer) == ("en-zh", "L0", 0)
+    assert all(found_planted)
+    assert false_discoveries <= 2  # 10 corpora of 58 null features each, FDR 5%
+    null_runs = [
+        {r.feature for r in shared_features(*_co_firing_corpus(seed), [1] * 100) if r.q_value <= FDR}
+        for seed in range(20)
+    ]
+    assert sum(bool(s) for s in null_runs) <= 3  # under the complete null, any discovery at most ~5% of the time
+
+
+def test_shared_features_controls_for_length():
+    """A feature that fires in long texts in both languages co-fires in translations (alike in length) without
+    being shared; compared within strata of like length, it is not found. Against all lines, it would be."""
+    n = 60
+    lengths = [5 + i for i in range(n)]
+    long_feature = [{1} if length > 45 else set() for length in lengths]
+    sets_a = [[s] for s in long_feature]
+    sets_b = [[set(s)] for s in long_feature]
+    within_strata = shared_features(sets_a, sets_b, lengths)
+    assert all(r.q_value > FDR for r in within_strata)
+    one_stratum = shared_features(sets_a, sets_b, lengths, stratum_size=n)
+    assert one_stratum[0].feature == 1 and one_stratum[0].q_value <= FDR
+
+
+def test_shared_features_counts_and_skips_empty_lines():
+    sets_a = [[{1, 2}], [{1}], None, [{2}]]
+    sets_b = [[{1}], [{1, 2}], [{2}], [{2}]]
+    rows = {r.feature: r for r in shared_features(sets_a, sets_b, [1, 1, 1, 1], stratum_size=4)}
+    # lines 0, 1, 3 (line 2 of A is empty): feature 1 fires in both at 0 and 1, in A at 0 and 1, in B at 0 and 1
+    assert rows[1].parallel_both == 2 and rows[1].expected_both == pytest.approx(2 * 2 / 3)
+    assert rows[2].parallel_both == 1 and rows[2].expected_both == pytest.approx(2 * 2 / 3)
+
+
 def test_feature_overlap_on_demo(tmp_path):
     result = feature_overlap(demo())
     assert result.pairs == ["en-fr", "en-zh", "fr-zh"]
@@ -283,10 +369,15 @@ def test_feature_overlap_on_demo(tmp_path):
     assert save_overlap_plot(result, tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_baseline():
+def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_baseline(tmp_path):
     lines = ["The sun is hot.", "Le chat dort.", "大小", "The opposite of small is big.", "Ici, lune."]
     for measure in ("iou", "idf"):
         result = feature_overlap(demo(), {"en": lines, "xx": lines}, measure=measure)
+        shared = result.shared["en-xx"]  # a text's features all fire in its "translation": never fewer than chance
+        assert shared and all(f.parallel_both >= f.expected_both for f in shared)
+        assert {f.layer for f in shared} <= set(result.layers)
+        written = save_shared_features(result, tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
+        assert len(written) == 1 + len(shared)
         assert result.tokens["en-xx"].parallel_mean == [pytest.approx(1.0)]
         assert result.tokens["en-xx"].baseline_mean[0] < 0.5
         assert result.parallel_mean["en-xx"] == pytest.approx([1.0] * len(result.layers))
@@ -331,6 +422,9 @@ def test_cli_overlap(tmp_path, capsys):
     assert "en-zh" in out and "parallel" in out
     for suffix in ("png", "csv", "json"):
         assert (tmp_path / f"overlap-en-zh.{suffix}").is_file()
+    assert "features shared beyond chance" in out
+    shared = (tmp_path / "overlap-en-zh-features.csv").read_text(encoding="utf-8").splitlines()
+    assert shared[0] == "pair,dictionary,layer,feature,parallel_both,expected_both,p_value,q_value" and len(shared) > 1
     args = ["overlap", "--languages", "en,zh", "--texts-dir", str(folder), "--out", str(tmp_path), "--measure", "idf"]
     assert main(args) == 0
     assert "IDF-weighted" in capsys.readouterr().out

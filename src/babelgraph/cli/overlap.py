@@ -53,7 +53,12 @@ def read_lines(file: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from babelgraph.files import output_group
-    from babelgraph.languages.overlap import feature_overlap, save_overlap_plot, save_overlap_table
+    from babelgraph.languages.overlap import (
+        feature_overlap,
+        save_overlap_plot,
+        save_overlap_table,
+        save_shared_features,
+    )
     from babelgraph.languages.reference import reference_texts
 
     languages = list(dict.fromkeys(lang.strip() for lang in args.languages.split(",") if lang.strip()))
@@ -75,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
     # the defaults keep the plain name; other settings say so, so runs side by side in one folder do not collide
     settings = [value for value, default in ((args.measure, "iou"), (args.baseline, "length")) if value != default]
     stem = "-".join(["overlap", *languages, *settings])
-    planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")]
+    planned = [out / f"{stem}.{suffix}" for suffix in ("png", "csv", "json")] + [out / f"{stem}-features.csv"]
     check_outputs(args, planned)
     model = load_model_from(args)
     result = feature_overlap(model, texts, baseline_seed=args.seed, measure=args.measure, baseline=args.baseline)
     with output_group():  # plot and tables together, or none
         paths = [save_overlap_plot(result, planned[0])]
-        paths += [save_overlap_table(result, path) for path in planned[1:]]
+        paths += [save_overlap_table(result, path) for path in planned[1:3]]
+        paths.append(save_shared_features(result, planned[3]))
     if not args.quiet:
         skipped = sum(result.skipped.values())
         print(f"feature overlap on {model.name}: {MEASURES[result.measure]}, parallel vs baseline (mean ± std)")

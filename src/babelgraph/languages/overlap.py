@@ -17,6 +17,12 @@ Texts that share tokens (names, numbers, format codes, cognates) share the featu
 sharing a representation of meaning, so the same measure on the sets of token ids is reported beside the
 layers (row ``tok``, ``layer = -1`` in the tables): feature overlap beyond the baseline where token overlap is at
 its baseline is the stronger evidence.
+
+Which features carry the sharing is asked one feature at a time (:func:`shared_features`): in how many lines does
+the feature fire in both the text and its translation, against how many it would if translations were exchanged
+at random among lines whose translations are of like length? A one-sided test on that count, with
+Benjamini-Hochberg false-discovery control over every feature active in the pair's texts at that layer, picks the
+features translations share beyond chance and length.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import json
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -81,6 +87,7 @@ class OverlapResult:
     baseline_seed: int = 0
     measure: OverlapMeasure = "iou"
     baseline: OverlapBaseline = "length"
+    shared: dict[str, list[SharedFeature]] = field(default_factory=dict)  # per pair: every feature tested
 
     # per pair, per dictionary: views of ``features`` by statistic
     parallel_mean = property(lambda self: self._by_pair("parallel_mean"))
@@ -125,6 +132,14 @@ class OverlapResult:
             mark = " *" if row["difference_low"] > 0 else ""
             layer = "tok" if row["dictionary"] == "tokens" else row["layer"]
             lines.append(f"{row['pair']:<7} {layer:>5} {parallel:>16} {baseline:>16}   {diff}{mark}")
+        for pair, features in self.shared.items():
+            found = [sum(f.q_value <= FDR and f.layer == layer for f in features) for layer in self.layers]
+            lines.append(f"{pair}: features shared beyond chance (q <= {FDR}) by layer: " + " ".join(map(str, found)))
+        if self.shared:
+            lines.append(
+                "features shared beyond chance: firing in both a text and its translation in more lines than if "
+                "translations were exchanged among lines of like length (one-sided, Benjamini-Hochberg per layer)"
+            )
         lines.append("* parallel beats the baseline: the 95% bootstrap interval of the difference lies above 0")
         if self.tokens:
             lines.append(
@@ -270,6 +285,117 @@ def derangement(n: int, seed: int) -> list[int]:
     return order
 
 
+# ---- which features are shared ------------------------------------------------------------------------------
+FDR = 0.05  # the false-discovery rate at which a feature counts as shared (tables list every q)
+STRATUM_SIZE = 10  # lines of like length whose pairing the null hypothesis lets exchange
+
+
+@dataclass(frozen=True)
+class SharedFeature:
+    """One feature of one pair and layer: in how many lines it fires in both a text and its translation
+    (``parallel_both``), how many that would be expected if translations were exchanged at random among lines of
+    like length (``expected_both``), the exact one-sided p-value of "more" (1.0 where the count is not above the
+    expectation) and its Benjamini-Hochberg q-value over the layer's features."""
+
+    pair: str
+    dictionary: str
+    layer: int
+    feature: int
+    parallel_both: int
+    expected_both: float
+    p_value: float
+    q_value: float
+
+
+def co_firing_expected(counts: Sequence[tuple[int, int, int]]) -> float:
+    """Expected number of lines where a feature fires in both texts when, within each stratum of ``(lines, lines
+    where it fires in A, lines where it fires in B)``, B's texts are paired with A's at random."""
+    return sum(k_a * k_b / n for n, k_a, k_b in counts)
+
+
+def co_firing_p_value(observed: int, counts: Sequence[tuple[int, int, int]]) -> float:
+    """Exact one-sided p-value of at least ``observed`` joint firings under that null: the count is a sum of
+    independent hypergeometric counts, one per stratum, whose distribution is their convolution. Rare features get
+    exact small-count tails (a normal approximation makes them look far too significant)."""
+    import numpy as np
+
+    distribution, offset = np.ones(1), 0
+    for n, k_a, k_b in counts:
+        if k_a == 0 or k_b == 0:
+            continue  # the stratum contributes 0 for sure
+        low, high = max(0, k_a + k_b - n), min(k_a, k_b)
+        pmf = [math.comb(k_b, x) * math.comb(n - k_b, k_a - x) for x in range(low, high + 1)]
+        distribution = np.convolve(distribution, np.array(pmf, dtype=float) / math.comb(n, k_a))
+        offset += low
+    return float(min(1.0, distribution[max(0, observed - offset) :].sum()))
+
+
+def benjamini_hochberg(p_values: Sequence[float], n_hypotheses: int | None = None) -> list[float]:
+    """Benjamini-Hochberg q-values in the order given; ``n_hypotheses`` (default: as many as p-values) counts
+    hypotheses tested whose p-value is 1 and not listed."""
+    m = len(p_values) if n_hypotheses is None else n_hypotheses
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    q = [1.0] * len(p_values)
+    running = 1.0
+    for rank in range(len(order), 0, -1):  # from the largest p down, so q is monotone
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        q[i] = running
+    return q
+
+
+def length_strata(lengths: Sequence[int], size: int = STRATUM_SIZE) -> list[list[int]]:
+    """Positions ``0..len-1`` cut into groups of about ``size`` by length (ties in the given order); the last group
+    takes the remainder when it would be smaller than half a group."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups = [order[i : i + size] for i in range(0, len(order), size)]
+    if len(groups) > 1 and len(groups[-1]) < size / 2:
+        last = groups.pop()
+        groups[-1] += last
+    return groups
+
+
+def shared_features(
+    sets_a: Sequence[Sequence[set[int]] | None],
+    sets_b: Sequence[Sequence[set[int]] | None],
+    lengths_b: Sequence[int | None],
+    pair: str = "a-b",
+    dictionaries: Sequence[str] | None = None,
+    layers: Sequence[int] | None = None,
+    stratum_size: int = STRATUM_SIZE,
+) -> list[SharedFeature]:
+    """Per layer, every feature that fires in some text of both languages, tested for firing in both a text and its
+    translation more often than if translations were exchanged among lines whose translations are of like length
+    (``lengths_b``; strata of ``stratum_size``). Lines empty in either language are left out. The false-discovery
+    control counts every feature active in some text of A or B at that layer. Sorted by layer, then q-value."""
+    lines = [i for i in range(len(sets_a)) if sets_a[i] is not None and sets_b[i] is not None]
+    n_layers = len(sets_a[lines[0]]) if lines else 0
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    dictionaries = [str(layer) for layer in layers] if dictionaries is None else list(dictionaries)
+    strata = [[lines[i] for i in group] for group in length_strata([lengths_b[i] or 0 for i in lines], stratum_size)]
+    found: list[SharedFeature] = []
+    for k in range(n_layers):
+        active = set().union(*(t[k] for t in [*sets_a, *sets_b] if t is not None))
+        both_languages = set().union(*(sets_a[i][k] for i in lines)) & set().union(*(sets_b[i][k] for i in lines))
+        features = sorted(both_languages)
+        rows = []
+        for f in features:
+            observed = sum(f in sets_a[i][k] and f in sets_b[i][k] for i in lines)
+            counts = [
+                (len(group), sum(f in sets_a[i][k] for i in group), sum(f in sets_b[i][k] for i in group))
+                for group in strata
+            ]
+            mean = co_firing_expected(counts)
+            rows.append((f, observed, mean, co_firing_p_value(observed, counts) if observed > mean else 1.0))
+        q_values = benjamini_hochberg([row[3] for row in rows], n_hypotheses=len(active))
+        layer_rows = [
+            SharedFeature(pair, dictionaries[k], layers[k], f, observed, mean, p, q)
+            for (f, observed, mean, p), q in zip(rows, q_values)
+        ]
+        found += sorted(layer_rows, key=lambda r: (r.q_value, r.p_value, r.feature))
+    return found
+
+
 # ---- the measurement ----------------------------------------------------------------------------------------
 @dataclass
 class TextSets:
@@ -398,6 +524,9 @@ def feature_overlap(
                 sets[a].features, sets[b].features, pairing, measure, len(result.layers), baseline_seed
             )
             result.tokens[pair] = pair_statistics(sets[a].tokens, sets[b].tokens, pairing, measure, 1, baseline_seed)
+            result.shared[pair] = shared_features(
+                sets[a].features, sets[b].features, sets[b].lengths, pair, result.dictionaries, result.layers
+            )
     return result
 
 
@@ -425,6 +554,19 @@ def save_overlap_table(result: OverlapResult, path: str | Path) -> Path:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
+    return path
+
+
+def save_shared_features(result: OverlapResult, path: str | Path) -> Path:
+    """CSV of every feature tested for sharing (:func:`shared_features`), per pair and layer, most significant
+    first; a feature is shared beyond the baseline where ``q_value <= FDR``."""
+    path = Path(path)
+    fields = list(SharedFeature.__dataclass_fields__)
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for features in result.shared.values():
+            writer.writerows(asdict(f) for f in features)
     return path
 
 
