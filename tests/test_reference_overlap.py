@@ -378,6 +378,8 @@ def test_identical_texts_overlap_fully_in_tokens_and_features_and_beat_the_basel
         assert {f.layer for f in shared} <= set(result.layers)
         written = save_shared_features(result, tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
         assert len(written) == 1 + len(shared)
+        plot_only = feature_overlap(demo(), {"en": lines, "xx": lines}, measure=measure, per_feature=False)
+        assert plot_only.shared == {} and plot_only.difference == result.difference
         assert result.tokens["en-xx"].parallel_mean == [pytest.approx(1.0)]
         assert result.tokens["en-xx"].baseline_mean[0] < 0.5
         assert result.parallel_mean["en-xx"] == pytest.approx([1.0] * len(result.layers))

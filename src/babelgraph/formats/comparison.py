@@ -26,7 +26,7 @@ from babelgraph.model.replacement import ReplacementModel
 def overlap_png(model: ReplacementModel) -> tuple[bytes | None, str]:
     """The feature-overlap plot on the shipped parallel texts as PNG bytes, or ``None`` and the reason."""
     try:
-        result = feature_overlap(model)
+        result = feature_overlap(model, per_feature=False)  # the plot only
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "overlap.png"
             save_overlap_plot(result, path)

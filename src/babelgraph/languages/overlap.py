@@ -368,6 +368,8 @@ def shared_features(
     translation more often than if translations were exchanged among lines whose translations are of like length
     (``lengths_b``; strata of ``stratum_size``). Lines empty in either language are left out. The false-discovery
     control counts every feature active in some text of A or B at that layer. Sorted by layer, then q-value."""
+    import torch
+
     lines = [i for i in range(len(sets_a)) if sets_a[i] is not None and sets_b[i] is not None]
     n_layers = len(sets_a[lines[0]]) if lines else 0
     layers = list(range(n_layers)) if layers is None else list(layers)
@@ -378,15 +380,21 @@ def shared_features(
         active = set().union(*(t[k] for t in [*sets_a, *sets_b] if t is not None))
         both_languages = set().union(*(sets_a[i][k] for i in lines)) & set().union(*(sets_b[i][k] for i in lines))
         features = sorted(both_languages)
+        column = {f: c for c, f in enumerate(features)}
+        fires_a = torch.zeros(len(sets_a), len(features), dtype=torch.int64)
+        fires_b = torch.zeros_like(fires_a)
+        for fires, sets in ((fires_a, sets_a), (fires_b, sets_b)):
+            for i in lines:
+                fires[i, [column[f] for f in sets[i][k] if f in column]] = 1
+        observed = (fires_a * fires_b).sum(0).tolist()
+        in_a = [fires_a[group].sum(0).tolist() for group in strata]  # per stratum, per feature
+        in_b = [fires_b[group].sum(0).tolist() for group in strata]
         rows = []
-        for f in features:
-            observed = sum(f in sets_a[i][k] and f in sets_b[i][k] for i in lines)
-            counts = [
-                (len(group), sum(f in sets_a[i][k] for i in group), sum(f in sets_b[i][k] for i in group))
-                for group in strata
-            ]
+        for c, f in enumerate(features):
+            counts = [(len(group), a[c], b[c]) for group, a, b in zip(strata, in_a, in_b)]
             mean = co_firing_expected(counts)
-            rows.append((f, observed, mean, co_firing_p_value(observed, counts) if observed > mean else 1.0))
+            p = co_firing_p_value(observed[c], counts) if observed[c] > mean else 1.0
+            rows.append((f, observed[c], mean, p))
         q_values = benjamini_hochberg([row[3] for row in rows], n_hypotheses=len(active))
         layer_rows = [
             SharedFeature(pair, dictionaries[k], layers[k], f, observed, mean, p, q)
@@ -479,6 +487,7 @@ def feature_overlap(
     baseline_seed: int = 0,
     measure: OverlapMeasure = "iou",
     baseline: OverlapBaseline = "length",
+    per_feature: bool = True,
 ) -> OverlapResult:
     """IoU of active feature sets per dictionary for every language pair, parallel texts against a baseline, with
     the same statistics on token ids beside them (the lexical control).
@@ -486,7 +495,8 @@ def feature_overlap(
     ``texts`` maps languages to aligned lines (line ``i`` says the same in each); default: the shipped
     reference text. ``measure="idf"`` weights features by their inverse document frequency over the pair's
     texts (the same weights for parallel and baseline pairs). ``baseline="length"`` pairs each line with the
-    unrelated line nearest its translation in length; ``"shuffled"`` with a seeded derangement.
+    unrelated line nearest its translation in length; ``"shuffled"`` with a seeded derangement. With
+    ``per_feature``, each feature is also tested for being shared (:func:`shared_features`, in ``.shared``).
     """
     if measure not in MEASURES:
         raise BabelgraphError(f"overlap measure {measure!r}: use one of {', '.join(MEASURES)}")
@@ -524,9 +534,10 @@ def feature_overlap(
                 sets[a].features, sets[b].features, pairing, measure, len(result.layers), baseline_seed
             )
             result.tokens[pair] = pair_statistics(sets[a].tokens, sets[b].tokens, pairing, measure, 1, baseline_seed)
-            result.shared[pair] = shared_features(
-                sets[a].features, sets[b].features, sets[b].lengths, pair, result.dictionaries, result.layers
-            )
+            if per_feature:
+                result.shared[pair] = shared_features(
+                    sets[a].features, sets[b].features, sets[b].lengths, pair, result.dictionaries, result.layers
+                )
     return result
 
 
