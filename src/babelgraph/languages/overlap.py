@@ -133,7 +133,7 @@ class OverlapResult:
             layer = "tok" if row["dictionary"] == "tokens" else row["layer"]
             lines.append(f"{row['pair']:<7} {layer:>5} {parallel:>16} {baseline:>16}   {diff}{mark}")
         for pair, features in self.shared.items():
-            found = [sum(f.q_value <= FDR and f.layer == layer for f in features) for layer in self.layers]
+            found = [sum(f.q_value <= FDR and f.dictionary == name for f in features) for name in self.dictionaries]
             lines.append(f"{pair}: features shared beyond chance (q <= {FDR}) by layer: " + " ".join(map(str, found)))
         if self.shared:
             lines.append(
@@ -287,7 +287,7 @@ def derangement(n: int, seed: int) -> list[int]:
 
 # ---- which features are shared ------------------------------------------------------------------------------
 FDR = 0.05  # the false-discovery rate at which a feature counts as shared (tables list every q)
-STRATUM_SIZE = 10  # lines of like length whose pairing the null hypothesis lets exchange
+STRATUM_SIZE = 5  # lines of like length whose pairing the null lets exchange (10 let length-driven features through)
 
 
 @dataclass(frozen=True)
@@ -324,8 +324,9 @@ def co_firing_p_value(observed: int, counts: Sequence[tuple[int, int, int]]) -> 
         if k_a == 0 or k_b == 0:
             continue  # the stratum contributes 0 for sure
         low, high = max(0, k_a + k_b - n), min(k_a, k_b)
-        pmf = [math.comb(k_b, x) * math.comb(n - k_b, k_a - x) for x in range(low, high + 1)]
-        distribution = np.convolve(distribution, np.array(pmf, dtype=float) / math.comb(n, k_a))
+        total = math.comb(n, k_a)  # exact integers, divided once, so large strata do not overflow a float
+        pmf = [math.comb(k_b, x) * math.comb(n - k_b, k_a - x) / total for x in range(low, high + 1)]
+        distribution = np.convolve(distribution, np.array(pmf))
         offset += low
     return float(min(1.0, distribution[max(0, observed - offset) :].sum()))
 
@@ -334,6 +335,8 @@ def benjamini_hochberg(p_values: Sequence[float], n_hypotheses: int | None = Non
     """Benjamini-Hochberg q-values in the order given; ``n_hypotheses`` (default: as many as p-values) counts
     hypotheses tested whose p-value is 1 and not listed."""
     m = len(p_values) if n_hypotheses is None else n_hypotheses
+    if m < len(p_values):
+        raise BabelgraphError(f"{len(p_values)} p-values but only {m} hypotheses counted")
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
     q = [1.0] * len(p_values)
     running = 1.0
