@@ -400,8 +400,8 @@ def shared_features(
             rows.append((f, observed[c], mean, p))
         q_values = benjamini_hochberg([row[3] for row in rows], n_hypotheses=len(active))
         layer_rows = [
-            SharedFeature(pair, dictionaries[k], layers[k], f, observed, mean, p, q)
-            for (f, observed, mean, p), q in zip(rows, q_values)
+            SharedFeature(pair, dictionaries[k], layers[k], f, count, mean, p, q)
+            for (f, count, mean, p), q in zip(rows, q_values)
         ]
         found += sorted(layer_rows, key=lambda r: (r.q_value, r.p_value, r.feature))
     return found
