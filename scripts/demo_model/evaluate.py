@@ -64,7 +64,9 @@ def udhr_paragraph_overlap(model, transcoders: list, o, quick: bool = False) -> 
     replacement = bg.load_model(model, transcoders, check_fit=False)
     found: dict = {}
     for measure in ("iou", "idf"):
-        result = feature_overlap(replacement, texts, baseline_seed=0, measure=measure, baseline="length")
+        result = feature_overlap(
+            replacement, texts, baseline_seed=0, measure=measure, baseline="length", per_feature=False
+        )
         pairs: dict = {}
         for row in result.rows():
             key = "tokens" if row["dictionary"] == "tokens" else str(row["layer"])  # JSON keys

@@ -263,9 +263,10 @@ def main() -> None:
     model = from_transformer_lens(load_file(str(src / "model.safetensors")), cfg)
 
     vocab = lexicon(args.lexicon_size)
-    docs = lexicon_docs(random.Random(SEED + 11), vocab, 140000)
     if args.arm == "sentences":
         docs = sentence_docs(random.Random(SEED + 13), hsk_sentences(), 20000)
+    else:  # the control trains on none of them but reports their bigram coverage beside its own
+        docs = lexicon_docs(random.Random(SEED + 11), vocab, 140000)
     lex_rows = pack(tok, docs, cfg["n_ctx"])
     mix_rows = build_rows(tok, cfg["n_ctx"], SEED + 2000, parse_repeat(ANNEAL_REPEAT))
     # The control's other rows: the same annealing mix in another order, so both arms share every mix row above.
